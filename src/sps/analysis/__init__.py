@@ -1,0 +1,1 @@
+"""Pass@k estimation, the empirical ceiling (coverage), and the `sps` analysis commands."""

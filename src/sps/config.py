@@ -1,0 +1,187 @@
+"""Configuration: one JSON schema (config.schema.yaml, shared with the Snakefile) and typed views.
+
+The schema is the single source of truth for keys, types and defaults. `load_config` validates
+a dict against it, fills defaults and names the offending key on error; the dataclasses below
+are typed views of the sections that the code reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_FILE = "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or of the wrong type; the message names the key."""
+
+
+def schema() -> dict:
+    return yaml.safe_load(resources.files("sps").joinpath(SCHEMA_FILE).read_text())
+
+
+def _fill_defaults(instance: dict, node: dict) -> None:
+    for key, sub in node.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            _fill_defaults(instance[key], sub)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        path = ".".join(filter(None, [path, ",".join(extra)]))
+    return path or "<top level>"
+
+
+def validate(config: dict, partial: bool = False) -> dict:
+    """Validate and fill defaults; returns a new dict. `partial` checks only the keys present."""
+    config = copy.deepcopy(config)
+    node = schema()
+    if partial:
+        node = {**node, "properties": {k: v for k, v in node["properties"].items() if k in config}}
+    _fill_defaults(config, node)
+    errors = sorted(jsonschema.Draft202012Validator(node).iter_errors(config), key=str)
+    if errors:
+        lines = [f"config key '{_key_path(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it; errors name the file and the key."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    try:
+        return validate(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_cfg_arg(text: str, extra: tuple[str, ...] = ()) -> dict:
+    """The `--cfg` argument of every command: inline JSON, or @file (JSON or YAML).
+
+    Schema sections present are validated and filled; keys named in `extra` (per-run settings
+    the workflow derives, such as `schedule`) pass through unvalidated for the caller to check.
+    """
+    if text.startswith("@"):
+        path = Path(text[1:])
+        data = yaml.safe_load(path.read_text())
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--cfg is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("--cfg must be a JSON/YAML mapping")
+    passed = {k: data.pop(k) for k in extra if k in data}
+    return {**validate(data, partial=True), **passed}
+
+
+def section(cls: type, data: dict[str, Any]):
+    """Build dataclass `cls` from a validated section; keys must match exactly."""
+    names = {f.name for f in fields(cls)}
+    unknown, missing = set(data) - names, names - set(data)
+    if unknown or missing:
+        raise ConfigError(
+            f"{cls.__name__}: unknown keys {sorted(unknown)}, missing {sorted(missing)}"
+        )
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    count: int
+    max_number: int
+    max_target: int
+    min_solutions: int
+    n_sft: int
+    n_train: int
+    n_test: int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_position: int
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    weight_decay: float
+    wrong_fraction: float
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    steps: int
+    prompts_per_step: int
+    group_size: int
+    lr: float
+    warmup_steps: int
+    max_new_tokens: int
+    temperature: float
+    adv_scale: str
+    loss_agg: str
+    updates_per_batch: int
+    clip_low: float
+    clip_high: float
+    kl_coef: float
+    grad_clip: float
+    adv_eps: float
+
+
+@dataclass(frozen=True)
+class IRLConfig:
+    objective: str
+    support: str
+    q: str
+    score: str
+    tau: float
+    steps: int
+    lr_scale: float
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Not a config section: the per-run schedule the workflow derives from `sps`."""
+
+    kind: str = "none"  # none (GRPO) | fixed
+    period: int = 0  # N RL steps between IRL phases
+    irl_steps: int = 1  # M
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("none", "fixed"):
+            raise ConfigError(f"schedule.kind must be none or fixed, got {self.kind!r}")
+        if self.kind == "fixed" and self.period < 1:
+            raise ConfigError("schedule.period must be >= 1 for the fixed schedule")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    n: int
+    shards: int
+    batch_size: int
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int

@@ -1,0 +1,1 @@
+"""Figures drawn from the cached analysis tables: passk, dynamics, sweep (one module each)."""

@@ -1,0 +1,73 @@
+"""Pass@k against k for every model, with the union-coverage ceiling as a dashed line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FixedLocator, NullLocator
+
+from sps.analysis.ceiling import UNION
+from sps.plots.style import (
+    GREY,
+    color_for,
+    label_for,
+    marker_for,
+    model_order,
+    new_figure,
+    save_figure,
+    styled,
+)
+
+
+def log2_k_axis(ax: Axes, ks: list[int], label: str) -> None:
+    """Log2 x-axis with a plain-integer tick at each k (thinned to at most ~12 ticks)."""
+    ax.set_xscale("log", base=2)
+    step = max(1, len(ks) // 12 + (len(ks) % 12 > 0))
+    ax.xaxis.set_major_locator(FixedLocator(ks[::step]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(k) for k in ks[::step]])
+    ax.set_xlabel(label)
+
+
+def _draw_model(ax: Axes, rows: pd.DataFrame, model: str) -> None:
+    rows = rows.sort_values("k")
+    color = color_for(model)
+    if {"ci_low", "ci_high"} <= set(rows.columns):
+        ax.fill_between(rows["k"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.15, lw=0)
+    ax.plot(
+        rows["k"],
+        rows["pass_at_k"],
+        color=color,
+        marker=marker_for(model),
+        ms=3.5,
+        label=label_for(model),
+    )
+
+
+def plot_passk(
+    passk: pd.DataFrame, coverage: pd.DataFrame, style: dict[str, Any], out_prefix: str | Path
+) -> list[Path]:
+    """Draw passk.{fmt}: one curve (95% band) per model, dashed union coverage."""
+    bench = str(passk["bench"].iloc[0])
+    with styled():
+        fig, ax = new_figure(style)
+        for model in model_order(list(passk["model"].unique())):
+            _draw_model(ax, passk[passk["model"] == model], model)
+        union = coverage[coverage["model"] == UNION]
+        if not union.empty:
+            value = float(union["coverage"].iloc[0])
+            ax.axhline(
+                value,
+                color=GREY,
+                ls="--",
+                lw=1.2,
+                label=f"union coverage, all models ({value:.3f})",
+            )
+        log2_k_axis(ax, sorted(int(k) for k in passk["k"].unique()), "k (samples per problem)")
+        ax.set_ylabel("Pass@k")
+        ax.set_title(f"Pass@k on {bench} (bands: 95% bootstrap over problems)")
+        ax.legend(loc="lower right")
+        return save_figure(fig, out_prefix, style)

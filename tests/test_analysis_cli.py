@@ -1,0 +1,159 @@
+"""End to end through the `sps` parser: passk -> analyze -> plot (3 kinds) -> summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sps.analysis.cli
+
+MODELS = {"base": 0.15, "grpo": 0.45, "sps-p4": 0.35}  # per-sample success rate scale
+N_PROBLEMS, N_SAMPLES, N_STEPS = 40, 32, 60
+STYLE = '{"formats": ["png", "svg"], "dpi": 80, "width": 6.0, "height": 4.0}'
+
+
+def run(*argv: str) -> None:
+    """As src/sps/cli.py will: one parser, each area registers its subcommands."""
+    parser = argparse.ArgumentParser(prog="sps")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sps.analysis.cli.register(sub)
+    args = parser.parse_args([str(a) for a in argv])
+    args.func(args)
+
+
+def write_samples(root: Path, model: str, rate: float, rng: np.random.Generator) -> list[Path]:
+    """Two shards of per-sample rows; problem difficulty shared across models."""
+    difficulty = np.linspace(0, 1, N_PROBLEMS) ** 2
+    paths = []
+    for shard, idx in enumerate((range(0, 16), range(16, N_SAMPLES))):
+        rows = [
+            {"problem_id": f"q{p:03d}", "sample_idx": i, "completion": "x", "pred": "1",
+             "correct": bool(rng.random() < rate * 2 * (1 - difficulty[p])), "n_tokens": 5,
+             "logprob": -1.0, "finish_reason": "stop"}
+            for p in range(N_PROBLEMS) for i in idx
+        ]  # fmt: skip
+        path = root / "samples" / model / "toy" / f"shard{shard}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_parquet(path)
+        paths.append(path)
+    return paths
+
+
+def write_metrics(path: Path, model: str, rng: np.random.Generator) -> Path:
+    step = np.arange(N_STEPS)
+    phase = np.where((model == "sps-p4") & (step % 5 == 4), "irl", "rl")
+    frame = pd.DataFrame(
+        {"step": step, "phase": phase, "reward_mean": 0.2 + 0.4 * step / N_STEPS,
+         "entropy": 1.5 * np.exp(-step / 30) + rng.random(N_STEPS) * 0.05,
+         "distinct_ratio": 0.9 - 0.5 * step / N_STEPS, "frac_all_correct": 0.1,
+         "frac_all_wrong": 0.2, "score_mean": -0.5,
+         "irl_skipped": np.where(phase == "irl", 0, np.nan),
+         "kl": np.nan, "grad_norm": 1.0, "loss": 0.1, "lr": 1e-5, "tokens_per_s": 100.0,
+         "time_s": 1.0}
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+    return path
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1024, path
+
+
+def test_pipeline(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    res = tmp_path / "results"
+    tables, metrics = [], []
+    for model, rate in MODELS.items():
+        out = res / "passk" / model / "toy.parquet"
+        run("passk", "--samples", *write_samples(res, model, rate, rng), "--out", out)
+        tables.append(f"{model}={out}")
+        if model != "base":
+            path = write_metrics(
+                res / "runs" / model / "toy" / "seed0" / "metrics.parquet", model, rng
+            )
+            metrics.append(f"{model}={path}")
+    adir = res / "analysis" / "toy"
+    run("analyze", "--bench", "toy", "--passk", *tables, "--out-dir", adir)
+    figs = res / "figures" / "toy"
+    run("plot", "passk", "--analysis-dir", adir, "--style", STYLE, "--out-prefix", figs / "passk")
+    run("plot", "sweep", "--analysis-dir", adir, "--style", STYLE, "--out-prefix", figs / "sweep")
+    run(
+        "plot",
+        "dynamics",
+        "--metrics",
+        *metrics,
+        "--style",
+        STYLE,
+        "--out-prefix",
+        figs / "dynamics",
+    )
+    run("summary", "--analysis-dir", adir, "--metrics", *metrics, "--out", res / "summary.md")
+
+    table = pd.read_parquet(res / "passk" / "grpo" / "toy.parquet")
+    assert list(table.columns) == ["problem_id", "n", "c"] and (table["n"] == N_SAMPLES).all()
+    passk = pd.read_parquet(adir / "passk.parquet")
+    assert {"model", "bench", "k", "pass_at_k", "n"} <= set(passk.columns)
+    assert passk["pass_at_k"].between(0, 1).all() and set(passk["model"]) == set(MODELS)
+    cov = pd.read_parquet(adir / "coverage.parquet").set_index("model")
+    assert {"bench", "n", "coverage"} <= set(cov.columns) and "union" in cov.index
+    assert (cov.loc["union", "coverage"] >= cov["coverage"]).all()
+    for name in ("passk", "sweep", "dynamics"):
+        assert_png(figs / f"{name}.png")
+        assert (figs / f"{name}.svg").stat().st_size > 1024
+    text = (res / "summary.md").read_text()
+    assert "## toy" in text and "Union coverage" in text and "| sps-p4 |" in text
+    csv = pd.read_csv(res / "summary_toy.csv")
+    assert csv["final_distinct_ratio"].isna().tolist() == [True, False, False]  # base blank
+    assert not list(res.rglob(".*.tmp*")), "temporary files left behind"
+
+
+def test_passk_names_file_missing_column(tmp_path: Path) -> None:
+    bad = tmp_path / "shard0.parquet"
+    pd.DataFrame({"problem_id": ["a"], "sample_idx": [0]}).to_parquet(bad)
+    with pytest.raises(ValueError, match=r"'correct'.*shard0\.parquet"):
+        run("passk", "--samples", bad, "--out", tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_bad_pair_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        run("analyze", "--bench", "toy", "--passk", "no-equals-sign", "--out-dir", tmp_path)
+
+
+def test_style_file_and_fixed_colours(tmp_path: Path) -> None:
+    from sps.plots import style
+
+    path = tmp_path / "style.yaml"
+    path.write_text("formats: [pdf]\ndpi: 100\n")
+    assert style.load_style(f"@{path}") == {**style.DEFAULT_STYLE, "formats": ["pdf"], "dpi": 100}
+    with pytest.raises(ValueError, match="unknown style keys"):
+        style.load_style('{"colour": "red"}')
+    blues = [style.color_for(f"sps-p{n}") for n in (1, 4, 16)]
+    assert len(set(blues)) == 3 and style.color_for("grpo") not in blues
+    assert style.model_order(["sps-p16", "grpo", "sps-p4", "base"]) == [
+        "base", "grpo", "sps-p4", "sps-p16"
+    ]  # fmt: skip
+
+
+def test_metrics_matched_to_bench_by_path() -> None:
+    from sps.analysis.cli import metrics_for
+
+    pairs = [
+        ("grpo", Path("results/runs/grpo/countdown/seed0/metrics.parquet")),
+        ("grpo", Path("results/runs/grpo/gsm8k/seed0/metrics.parquet")),
+        ("gsm8k:sps-p4", Path("elsewhere/m.parquet")),
+    ]
+    assert metrics_for("countdown", pairs, 2) == {"grpo": pairs[0][1]}
+    assert metrics_for("gsm8k", pairs, 2) == {"grpo": pairs[1][1], "sps-p4": pairs[2][1]}
+
+
+def test_passk_rejects_shard_given_twice(tmp_path: Path) -> None:
+    (shard, _) = write_samples(tmp_path, "base", 0.3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="duplicate sample"):
+        run("passk", "--samples", shard, shard, "--out", tmp_path / "out.parquet")

@@ -1,0 +1,122 @@
+"""The Snakemake workflow: every config builds a clean DAG, and config/ci.yaml runs end to end."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sps.analysis.passk import pass_at_k
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
+MODEL_RULES = {"prepare_data", "pretrain_base", "train", "sample"}
+
+
+def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=1800)
+
+
+def jobs(output: str) -> dict[str, int]:
+    """Rule -> count from Snakemake's 'Job stats' table."""
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {
+        m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"
+    }
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_dry_run_and_lint_are_clean(name):
+    dry = snakemake("-n", "--cores", "1", "--configfile", f"config/{name}", cwd=ROOT)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    lint = snakemake("--lint", "--configfile", f"config/{name}", cwd=ROOT)
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, (
+        lint.stdout[-3000:] + lint.stderr[-3000:]
+    )
+
+
+def test_bad_config_names_the_key():
+    out = snakemake("-n", "--cores", "1", "--config", "rl={stepz: 3}", cwd=ROOT)
+    assert out.returncode != 0 and "stepz" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory) -> Path:
+    """A copy of the workflow (as a user's clone) with config/ci.yaml run to completion."""
+    work = tmp_path_factory.mktemp("ci_run")
+    shutil.copy(ROOT / "Snakefile", work)
+    for sub in ("workflow", "config", "envs", "src"):
+        shutil.copytree(ROOT / sub, work / sub, symlinks=True)
+    run = snakemake("--cores", "2", "--configfile", "config/ci.yaml", cwd=work)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return work
+
+
+@pytest.mark.slow
+def test_outputs_make_sense(ci_run):
+    analysis = ci_run / "results/analysis/countdown"
+    curves = pd.read_parquet(analysis / "passk.parquet")
+    assert curves["pass_at_k"].between(0, 1).all()
+    for model, curve in curves.groupby("model"):
+        values = curve.sort_values("k")["pass_at_k"].to_numpy()
+        assert (values[1:] >= values[:-1] - 1e-12).all(), model
+        samples = pd.concat(
+            pd.read_parquet(p)
+            for p in (ci_run / f"results/samples/{model}/countdown").glob("shard*.parquet")
+        )
+        assert samples.groupby("problem_id").size().eq(16).all()  # n = 16 per problem
+        pass1 = curve.loc[curve["k"] == 1, "pass_at_k"].item()
+        assert pass1 == pytest.approx(samples["correct"].mean())
+        table = pd.read_parquet(ci_run / f"results/passk/{model}/countdown.parquet")
+        assert pass_at_k(table["n"].to_numpy(), table["c"].to_numpy(), 1).mean() == pytest.approx(
+            pass1
+        )
+    coverage = pd.read_parquet(analysis / "coverage.parquet").set_index("model")["coverage"]
+    assert (coverage["union"] >= coverage.drop("union") - 1e-12).all()
+    metrics = pd.read_parquet(ci_run / "results/runs/sps-p1/countdown/seed0/metrics.parquet")
+    assert list(metrics["phase"]) == ["rl", "irl"] * 3
+    for fig in ("passk", "dynamics", "sweep"):
+        png = (ci_run / f"results/figures/countdown/{fig}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000
+    assert "| base" in (ci_run / "results/summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_plot_option_reruns_only_figures(ci_run):
+    out = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        "config/ci.yaml",
+        "--config",
+        "plots={dpi: 80}",
+        cwd=ci_run,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert set(jobs(out.stdout)) == {"plot_passk", "plot_dynamics", "plot_sweep", "all"}
+
+
+@pytest.mark.slow
+def test_figures_redraw_from_cached_tables(ci_run):
+    shutil.rmtree(ci_run / "results/figures")
+    (ci_run / "results/summary.md").unlink()
+    shutil.rmtree(ci_run / "results/samples")  # the cached tables suffice
+    out = snakemake("figures", "--cores", "1", "--configfile", "config/ci.yaml", cwd=ci_run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ran = jobs(out.stdout)
+    assert ran and not set(ran) & MODEL_RULES | {"passk"}, ran
+    assert (ci_run / "results/figures/countdown/passk.png").stat().st_size > 5000
+    assert (ci_run / "results/summary.md").is_file()
+
+
+@pytest.mark.slow
+def test_html_report(ci_run):
+    out = snakemake("--report", "report.html", "--configfile", "config/ci.yaml", cwd=ci_run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    html = (ci_run / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "passk" in html

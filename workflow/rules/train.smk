@@ -1,0 +1,21 @@
+rule train:
+    input:
+        base="results/models/base",
+        data="results/data/{bench}/train.parquet",
+    output:
+        metrics="results/runs/{method}/{bench}/seed{seed}/metrics.parquet",
+        final=directory("results/runs/{method}/{bench}/seed{seed}/final"),
+    log:
+        "logs/train/{method}/{bench}/seed{seed}.log",
+    conda:
+        "../../envs/sps.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=gpus(),
+    params:
+        cfg=train_cfg,
+        out_dir=out_dir,
+    shell:
+        "sps train --cfg {params.cfg} --base {input.base} --data {input.data} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
