@@ -1,5 +1,7 @@
 """Config: the schema fills defaults, and bad keys or types are named in the error."""
 
+import re
+
 import pytest
 import yaml
 
@@ -61,3 +63,27 @@ def test_cfg_arg_passes_extra_keys_through():
 def test_schema_is_shared_with_the_workflow(repo_root):
     linked = repo_root / "workflow" / "schemas" / "config.schema.yaml"
     assert yaml.safe_load(linked.read_text()) == C.schema()
+
+
+def _flat_defaults(node: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, sub in node.get("properties", {}).items():
+        name = f"{prefix}{key}"
+        if sub.get("type") == "object":
+            out.update(_flat_defaults(sub, name + "."))
+        else:
+            out[name] = sub["default"]
+    return out
+
+
+def test_config_readme_documents_every_key_with_its_default(repo_root):
+    """config/README.md lists `key` (default) for every schema key; the two must agree."""
+    documented = dict(
+        re.findall(r"^- `([\w.]+)` \(([^)]*)\)", (repo_root / "config/README.md").read_text(), re.M)
+    )
+    for key, default in _flat_defaults(C.schema()).items():
+        assert key in documented, f"config/README.md does not document {key}"
+        value = yaml.safe_load(documented[key])
+        if isinstance(value, str) and isinstance(default, float):
+            value = float(value)  # YAML 1.1 reads 1e-06 as a string
+        assert value == default, (key, documented[key], default)

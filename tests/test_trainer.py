@@ -1,12 +1,24 @@
 """The trainer on a tiny random model: schedules, and that each update moves what it should."""
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from sps.algos import group_fkl_loss, sequence_scores
-from sps.config import IRLConfig, ModelConfig, RLConfig, ScheduleConfig, section, validate
+from sps.config import (
+    BaselineConfig,
+    IRLConfig,
+    ModelConfig,
+    RLConfig,
+    ScheduleConfig,
+    section,
+    validate,
+)
 from sps.models.tiny import char_tokenizer, tiny_llama
+from sps.train.buffer import DemoBuffer
 from sps.train.schedule import phase_at
 from sps.train.trainer import Trainer
 
@@ -138,3 +150,78 @@ def test_runs_are_deterministic_and_log_every_diagnostic():
     ]:
         assert col in a.columns, col
     assert a.loc[1, "undervalued_share"] == a.loc[1, "undervalued_share"]  # not NaN in IRL
+
+
+@pytest.mark.parametrize(
+    "estimator", ["entropy-bonus", "w-reinforce", "unlikeliness", "passk-training"]
+)
+def test_baseline_estimators_update(estimator):
+    trainer = make_trainer()
+    trainer.estimator = estimator
+    # k < G: with k = G every group has Pass@k 0 or 1, so sigma = 0 and no signal
+    trainer.baselines = BaselineConfig([], 0.5, 0.1, 0.25, 2)
+    batch = trainer.sample(0)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    stats = trainer.rl_update(batch)
+    assert np.isfinite(stats["loss"]) and stats["grad_norm"] > 0
+    assert any(
+        (a != b.detach()).any() for a, b in zip(before, trainer.model.parameters(), strict=True)
+    )
+
+
+def test_unknown_estimator_is_named():
+    with pytest.raises(ValueError, match="bogus"):
+        Trainer(None, None, [], reward_even, None, None, ScheduleConfig(), 0, estimator="bogus")
+
+
+def test_adaptive_schedule_hysteresis_on_a_scripted_indicator():
+    from sps.train.schedule import adaptive_phases
+
+    nan = float("nan")
+    # low 0.5, high 0.7, M = 2: fires at the first dip, not again while the value hovers
+    # around 0.5 (it never recovers above 0.7), re-arms at 0.8 and fires at the next dip.
+    values = [0.9, 0.4, 0.45, 0.55, 0.45, 0.6, 0.8, nan, 0.3, 0.9]
+    phases = adaptive_phases(values, low=0.5, high=0.7, irl_steps=2)
+    assert phases == ["rl", "rl", "irl", "irl", "rl", "rl", "rl", "rl", "rl", "irl", "irl"]
+    # without hysteresis (high == low) it would fire again right after the first phase
+    flappy = adaptive_phases(values, low=0.5, high=0.5, irl_steps=1)
+    assert flappy.count("irl") > phases.count("irl") / 2
+
+
+def test_adaptive_run_fires_and_logs_its_phases():
+    sched = ScheduleConfig(
+        "adaptive", irl_steps=1, indicator="entropy", threshold=2.0, hysteresis=10.0
+    )  # entropy ratio is 1.0 after step 0: always < 2
+    rows = make_trainer(sched).run(log=lambda _: None)
+    assert list(rows["phase"]) == ["rl", "irl", "rl"]  # fired once, then disarmed
+
+
+def test_demo_buffer_bound_and_dedupe():
+    from sps.train.buffer import DemoBuffer
+
+    buf = DemoBuffer(size=2)
+    buf.add(0, [1, 2])
+    buf.add(0, [3])
+    buf.add(0, [1, 2])  # duplicate: kept once, now newest
+    assert buf.get(0) == [[3], [1, 2]]
+    buf.add(0, [4])  # over the bound: the oldest ([3]) goes
+    assert buf.get(0) == [[1, 2], [4]]
+    assert buf.get(1) == []
+    again = DemoBuffer(1)
+    again.load_state_dict(buf.state_dict())
+    assert again.get(0) == [[1, 2], [4]] and again.size == 2
+
+
+def test_buffered_demonstrations_join_the_irl_step():
+    trainer = make_trainer(ScheduleConfig("fixed", 1, 1))
+    trainer.irl = dataclasses.replace(trainer.irl, demos="buffer", buffer_size=3)
+    trainer.buffer = DemoBuffer(3)
+    batch = trainer.sample(0)
+    trainer.remember(batch)
+    assert trainer.buffer.store, "no correct completion was remembered"
+    later = trainer.sample(1)
+    later.prompts = batch.prompts  # same prompts, new samples: the buffer has extra demos
+    extra = trainer.buffer_scores(later)
+    assert extra and all(s.requires_grad for s in extra.values())
+    stats = trainer.irl_update(later)
+    assert np.isfinite(stats["loss"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 
 from sps.config import (
+    BaselineConfig,
     ConfigError,
     IRLConfig,
     ModelConfig,
@@ -20,6 +23,7 @@ from sps.config import (
     TaskConfig,
     parse_cfg_arg,
     section,
+    validate,
 )
 
 
@@ -63,9 +67,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     from sps.tasks.data import grade_row, load_problems
     from sps.train.trainer import Trainer
 
-    cfg = parse_cfg_arg(args.cfg, extra=("schedule",))
+    cfg = parse_cfg_arg(args.cfg, extra=("schedule", "estimator"))
     _threads(args)
     schedule = ScheduleConfig(**cfg.get("schedule", {"kind": "none"}))
+    baselines = section(BaselineConfig, cfg.get("baselines") or validate({})["baselines"])
     model, tokenizer = load_model(args.base, pick_device(cfg["device"]))
     table = load_problems(args.data)
     rows = list(table.itertuples())
@@ -78,12 +83,48 @@ def cmd_train(args: argparse.Namespace) -> None:
         section(IRLConfig, cfg["irl"]),
         schedule,
         cfg["seed"],
+        estimator=cfg.get("estimator", "grpo"),
+        baselines=baselines,
     )
-    metrics = trainer.run()
     out = Path(args.out_dir)
+    write_run_info(out, trainer)
+    rl = trainer.rl
+
+    staged = out / "checkpoints" / "evals"
+
+    def snapshot(done: int) -> None:
+        # Evaluation snapshots (Pass@k over training) wait beside the checkpoints, which the
+        # workflow never deletes, so a resumed run still has the ones it made before the kill.
+        if done in rl.eval_steps and done < rl.steps:
+            save_model_atomic(model, tokenizer, staged / f"step{done}")
+
+    metrics = trainer.run(after_step=snapshot, checkpoint_dir=out / "checkpoints")
+    for done in sorted(k for k in rl.eval_steps if k < rl.steps):
+        (out / "evals").mkdir(exist_ok=True)
+        shutil.rmtree(out / "evals" / f"step{done}", ignore_errors=True)
+        os.replace(staged / f"step{done}", out / "evals" / f"step{done}")
     save_model_atomic(model, tokenizer, out / "final")
     write_parquet_atomic(metrics, out / "metrics.parquet")  # last: marks the run complete
     print(f"saved {out / 'final'} and metrics ({len(metrics)} steps)")
+
+
+def write_run_info(out: Path, trainer) -> None:
+    """run.json: the run's method and its budget, which the analysis compares across runs."""
+    from sps.io import write_text_atomic
+
+    rl = trainer.rl
+    info = {
+        "estimator": trainer.estimator,
+        "schedule": vars(trainer.schedule),
+        "seed": trainer.seed,
+        "budget": {
+            "steps": rl.steps,
+            "prompts_per_step": rl.prompts_per_step,
+            "group_size": rl.group_size,
+            "max_new_tokens": rl.max_new_tokens,
+        },
+    }
+    write_text_atomic(json.dumps(info, indent=2, sort_keys=True), out / "run.json")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -148,12 +148,17 @@ class RLConfig:
     kl_coef: float
     grad_clip: float
     adv_eps: float
+    checkpoint_every: int
+    keep_checkpoints: int
+    eval_steps: list[int]
 
 
 @dataclass(frozen=True)
 class IRLConfig:
     objective: str
     support: str
+    demos: str
+    buffer_size: int
     q: str
     score: str
     tau: float
@@ -162,18 +167,32 @@ class IRLConfig:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    methods: list[str]
+    entropy_coef: float
+    w_reinforce_lambda: float
+    unlikeliness_beta: float
+    passk_k: int
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     """Not a config section: the per-run schedule the workflow derives from `sps`."""
 
-    kind: str = "none"  # none (GRPO) | fixed
-    period: int = 0  # N RL steps between IRL phases
+    kind: str = "none"  # none (GRPO) | fixed | adaptive
+    period: int = 0  # fixed: N RL steps between IRL phases
     irl_steps: int = 1  # M
+    indicator: str = "distinct_correct"  # adaptive: distinct_correct | entropy
+    threshold: float = 0.0  # adaptive: fire when the indicator falls below this
+    hysteresis: float = 0.0  # adaptive: re-arm above threshold + hysteresis
 
     def __post_init__(self) -> None:
-        if self.kind not in ("none", "fixed"):
-            raise ConfigError(f"schedule.kind must be none or fixed, got {self.kind!r}")
+        if self.kind not in ("none", "fixed", "adaptive"):
+            raise ConfigError(f"schedule.kind must be none, fixed or adaptive, got {self.kind!r}")
         if self.kind == "fixed" and self.period < 1:
             raise ConfigError("schedule.period must be >= 1 for the fixed schedule")
+        if self.indicator not in ("distinct_correct", "entropy"):
+            raise ConfigError(f"schedule.indicator: unknown indicator {self.indicator!r}")
 
 
 @dataclass(frozen=True)

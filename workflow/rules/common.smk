@@ -43,6 +43,12 @@ if config["sampling"]["n"] % config["sampling"]["shards"] != 0:
         f"config sampling.shards ({config['sampling']['shards']}) must divide "
         f"sampling.n ({config['sampling']['n']}): every shard draws n / shards samples per problem"
     )
+_late_evals = [s for s in config["rl"]["eval_steps"] if s >= config["rl"]["steps"]]
+if _late_evals:
+    raise ValueError(
+        f"config rl.eval_steps {_late_evals} must be below rl.steps ({config['rl']['steps']}): "
+        "a snapshot after the last step is the final model, which is evaluated anyway"
+    )
 
 
 SEED = config["seed"]
@@ -51,15 +57,28 @@ BENCHMARKS = list(config["benchmarks"])
 PRETRAIN_BENCH = BENCHMARKS[0]
 METHODS = ["grpo"] + [f"sps-p{period}" for period in config["sps"]["periods"]]
 MODELS = ["base"] + METHODS
+# Evaluation snapshots `{method}-step{k}`: sampled with analysis.checkpoint_n in one shard.
+EVAL_STEPS = sorted(config["rl"]["eval_steps"])
+CHECKPOINTS = [f"{method}-step{step}" for method in METHODS for step in EVAL_STEPS]
+CHECKPOINT_RE = re.compile(r"(grpo|sps-p\d+)-step(\d+)")
 SHARDS = list(range(config["sampling"]["shards"]))
-FIGURES = ["passk", "dynamics", "sweep"]
+FIGURES = [
+    "passk",
+    "diff",
+    "ceiling",
+    "dynamics",
+    "sweep",
+    "diversity",
+    "checkpoints",
+    "entropy",
+]
 FORMATS = list(config["plots"]["formats"])
 
 
 wildcard_constraints:
     bench="|".join(map(re.escape, BENCHMARKS)),
     method=r"grpo|sps-p\d+",
-    model=r"base|grpo|sps-p\d+",
+    model=r"base|(grpo|sps-p\d+)(-step\d+)?",
     shard="|".join(map(str, SHARDS)),
     seed=r"\d+",
 
@@ -134,10 +153,27 @@ def train_cfg(wildcards):
     )
 
 
-def sample_cfg():
+def sampling_settings(model):
+    """A snapshot draws analysis.checkpoint_n samples per problem in one shard; the other
+    models follow `sampling` (so checkpoint_n never reruns their sampling)."""
+    if CHECKPOINT_RE.fullmatch(model):
+        return {**config["sampling"], "n": config["analysis"]["checkpoint_n"], "shards": 1}
+    return config["sampling"]
+
+
+def sample_cfg(wildcards):
     return cfg_arg(
-        {"seed": SEED, "device": config["device"], "sampling": config["sampling"]}
+        {
+            "seed": SEED,
+            "device": config["device"],
+            "sampling": sampling_settings(wildcards.model),
+        }
     )
+
+
+def analysis_cfg(*keys):
+    """--cfg of an analysis job: only the `analysis` keys that change its output."""
+    return cfg_arg({"analysis": {key: config["analysis"][key] for key in keys}})
 
 
 def plot_style():
@@ -152,18 +188,24 @@ def run_dir(method, bench):
 
 
 def model_dir(wildcards):
-    """The model a sample job draws from: the base model or a trained run's final weights."""
+    """The model a sample job draws from: the base model, a trained run's final weights or
+    one of its evaluation snapshots (`{method}-step{k}`)."""
     if wildcards.model == "base":
         return "results/models/base"
+    snapshot = CHECKPOINT_RE.fullmatch(wildcards.model)
+    if snapshot:
+        method, step = snapshot.groups()
+        return f"{run_dir(method, wildcards.bench)}/evals/step{step}"
     return f"{run_dir(wildcards.model, wildcards.bench)}/final"
 
 
 def shard_files(wildcards):
+    shards = [0] if CHECKPOINT_RE.fullmatch(wildcards.model) else SHARDS
     return expand(
         "results/samples/{model}/{bench}/shard{shard}.parquet",
         model=wildcards.model,
         bench=wildcards.bench,
-        shard=SHARDS,
+        shard=shards,
     )
 
 
@@ -176,13 +218,28 @@ def metrics_table(method, bench):
 
 
 def passk_tables(wildcards):
-    return [passk_table(model, wildcards.bench) for model in MODELS]
+    return [passk_table(model, wildcards.bench) for model in MODELS + CHECKPOINTS]
 
 
 def passk_pairs(wildcards, input):
-    """`--passk` argument: model=table for every model (input is in MODELS order)."""
+    """`--passk` argument: model=table for every model and snapshot (in input order)."""
     return " ".join(
-        f"{model}={path}" for model, path in zip(MODELS, input, strict=True)
+        f"{model}={path}"
+        for model, path in zip(MODELS + CHECKPOINTS, input.passk, strict=True)
+    )
+
+
+def diversity_table(model, bench):
+    return f"results/diversity/{model}/{bench}.parquet"
+
+
+def diversity_tables(wildcards):
+    return [diversity_table(model, wildcards.bench) for model in MODELS]
+
+
+def diversity_pairs(wildcards, input):
+    return " ".join(
+        f"{model}={path}" for model, path in zip(MODELS, input.diversity, strict=True)
     )
 
 
@@ -192,15 +249,47 @@ def metrics_tables(wildcards):
 
 def metrics_pairs(wildcards, input):
     """`--metrics` argument: method=table for every trained method (input is in METHODS order)."""
+    paths = input.metrics if hasattr(input, "metrics") else input
     return " ".join(
-        f"{method}={path}" for method, path in zip(METHODS, input, strict=True)
+        f"{method}={path}" for method, path in zip(METHODS, paths, strict=True)
     )
 
 
+ANALYSIS_TABLES = [
+    "passk",
+    "coverage",
+    "unsolved",
+    "diff",
+    "asymptote",
+    "crossover",
+    "checkpoints",
+    "entropy_fit",
+    "diversity",
+]
+# the summary's CSV tables, written beside results/summary.md
+SUMMARY_CSVS = ["", "_diff", "_checkpoints", "_entropy", "_diversity", "_unsolved"]
+
+
 def analysis_tables(bench):
+    return [f"results/analysis/{bench}/{name}.parquet" for name in ANALYSIS_TABLES]
+
+
+def analysis_table(name):
+    """One cached table of the figure's benchmark (input of a figure rule)."""
+    return f"results/analysis/{{bench}}/{name}.parquet"
+
+
+def summary_csvs():
     return [
-        f"results/analysis/{bench}/passk.parquet",
-        f"results/analysis/{bench}/coverage.parquet",
+        report(
+            f"results/summary_{bench}{suffix}.csv",
+            caption="../report/summary_csv.rst",
+            category=bench,
+            subcategory="tables",
+            labels={"table": f"summary{suffix}"},
+        )
+        for bench in BENCHMARKS
+        for suffix in SUMMARY_CSVS
     ]
 
 

@@ -6,6 +6,12 @@ See ``shared/docs/method.md`` for the maths.
 """
 
 from sps.algos.advantages import grpo_advantages
+from sps.algos.baselines import (
+    passk_advantages,
+    unlikeliness_advantages,
+    unlikeliness_rewards,
+    w_reinforce_advantages,
+)
 from sps.algos.irl import group_fkl_loss, irl_q, irl_skip, sequence_scores, unique_groups
 from sps.algos.losses import aggregate, entropy_from_logits, kl_k3, policy_loss
 
@@ -17,7 +23,11 @@ __all__ = [
     "irl_q",
     "irl_skip",
     "kl_k3",
+    "passk_advantages",
     "policy_loss",
     "sequence_scores",
     "unique_groups",
+    "unlikeliness_advantages",
+    "unlikeliness_rewards",
+    "w_reinforce_advantages",
 ]

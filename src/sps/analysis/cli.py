@@ -6,14 +6,37 @@ Every output is written under a temporary name in its directory and renamed when
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 import pandas as pd
 
-from sps.analysis import ceiling, io, summary
-from sps.analysis.passk import curve
+from sps.analysis import bench, ceiling, diversity, io, summary
+from sps.config import parse_cfg_arg
+from sps.io import write_parquet_atomic, write_text_atomic
 
 SUMMARY_METRICS = ("step", "reward_mean", "distinct_ratio")
+ENTROPY_METRICS = ("step", "entropy", "reward_mean")
+SUMMARY_TABLES = (
+    "passk",
+    "coverage",
+    "asymptote",
+    "crossover",
+    "diff",
+    "checkpoints",
+    "entropy_fit",
+    "diversity",
+    "unsolved",
+)
+TABLE_PLOTS = {  # figure kind -> (analysis tables it reads, help)
+    "passk": (("passk", "coverage"), "Pass@k vs k with 95% bands and the union ceiling"),
+    "sweep": (("passk",), "Pass@1 and Pass@n vs SPS period"),
+    "diff": (("diff",), "Pass@k difference to GRPO (and base) with paired intervals"),
+    "ceiling": (("coverage", "asymptote", "crossover", "passk"), "coverage, fitted U, union"),
+    "diversity": (("diversity",), "distinct answers, correct completions, distinct-n"),
+    "checkpoints": (("checkpoints",), "Pass@1 and Pass@large k vs training step"),
+    "entropy": (("checkpoints", "entropy_fit"), "Pass@1 vs entropy with R = -a exp(H) + b"),
+}
 
 
 def pair(text: str) -> tuple[str, Path]:
@@ -37,38 +60,86 @@ def pairs_to_dict(pairs: list[tuple[str, Path]], what: str) -> dict[str, Path]:
 
 
 def cmd_passk(args: argparse.Namespace) -> None:
-    io.write_parquet(io.count_samples(args.samples), args.out)
+    write_parquet_atomic(io.count_samples(args.samples), args.out)
+
+
+def seeded_pairs(pairs: list[tuple[str, Path]]) -> dict[str, dict[object, Path]]:
+    """--passk pairs MODEL=PATH or MODEL@SEED=PATH as model -> seed -> path (seed None if
+    not given); a model with several seeds gets its mean curve and seed spread."""
+    out: dict[str, dict[object, Path]] = {}
+    for key, path in pairs:
+        model, _, seed = key.partition("@")
+        if model == ceiling.UNION:
+            raise ValueError(f"--passk: {model!r} is reserved for the union of all models")
+        seeds = out.setdefault(model, {})
+        seed_key: object = int(seed) if seed else None
+        if seed_key in seeds or (seeds and (seed_key is None or None in seeds)):
+            raise ValueError(f"--passk: {key!r} given twice or with and without a seed")
+        seeds[seed_key] = path
+    return out
+
+
+def analysis_settings(cfg_text: str | None) -> tuple[bench.Settings, dict]:
+    """The `analysis` section of --cfg (defaults filled) and the Settings it gives."""
+    cfg = parse_cfg_arg(cfg_text or "{}")
+    section = cfg.get("analysis") or parse_cfg_arg('{"analysis": {}}')["analysis"]
+    keys = {f: section[f] for f in ("bootstrap", "seed", "level", "entropy_window")}
+    return bench.Settings(**keys), section
+
+
+def cmd_diversity(args: argparse.Namespace) -> None:
+    _, section = analysis_settings(args.cfg)
+    samples = diversity.read_samples(args.samples)
+    write_parquet_atomic(diversity.problem_table(samples, section["ngram_unit"]), args.out)
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    tables = {m: io.read_table(p) for m, p in pairs_to_dict(args.passk, "--passk").items()}
-    curves = [curve(t).assign(model=m, bench=args.bench) for m, t in tables.items()]
-    passk = pd.concat(curves, ignore_index=True)
-    first = ["model", "bench", "k", "pass_at_k"]
-    passk = passk[first + [c for c in passk.columns if c not in first]]
-    unsolved = pd.DataFrame({"problem_id": ceiling.unsolved(tables), "bench": args.bench})
+    settings, _ = analysis_settings(args.cfg)
+    tables: dict[str, dict[object, pd.DataFrame]] = {}
+    for model, seeds in seeded_pairs(args.passk).items():
+        for seed_key, path in seeds.items():
+            for seed, table in io.read_seeded(path, seed_key).items():
+                if seed in tables.setdefault(model, {}):
+                    raise ValueError(f"--passk: seed {seed} of {model!r} given twice")
+                tables[model][seed] = table
+    metrics = {
+        m: io.read_columns(p, ENTROPY_METRICS)
+        for m, p in pairs_to_dict(args.metrics, "--metrics").items()
+    }
+    per_problem = {
+        m: pd.read_parquet(p) for m, p in pairs_to_dict(args.diversity, "--diversity").items()
+    }
     out = Path(args.out_dir)
-    io.write_parquet(passk, out / "passk.parquet")
-    io.write_parquet(ceiling.coverage_table(tables, args.bench), out / "coverage.parquet")
-    io.write_parquet(unsolved, out / "unsolved.parquet")
+    found = bench.analyze(args.bench, tables, metrics, per_problem, args.final_step, settings)
+    for name, frame in found.items():
+        write_parquet_atomic(frame, out / f"{name}.parquet")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
     # Imported here so that the non-plot commands never load matplotlib.
-    from sps.plots import dynamics, passk, style, sweep
+    from sps.plots import style
 
     spec = style.load_style(args.style)
     if args.kind == "dynamics":
+        from sps.plots import dynamics
+
         paths = pairs_to_dict(args.metrics, "--metrics")
         frames = {m: io.read_columns(p, dynamics.METRIC_COLUMNS) for m, p in paths.items()}
         dynamics.plot_dynamics(frames, spec, args.out_prefix)
         return
-    table = pd.read_parquet(Path(args.analysis_dir) / "passk.parquet")
+    names = TABLE_PLOTS[args.kind][0]
+    tables = {name: pd.read_parquet(Path(args.analysis_dir) / f"{name}.parquet") for name in names}
     if args.kind == "passk":
-        cov = pd.read_parquet(Path(args.analysis_dir) / "coverage.parquet")
-        passk.plot_passk(table, cov, spec, args.out_prefix)
+        from sps.plots import passk
+
+        passk.plot_passk(tables["passk"], tables["coverage"], spec, args.out_prefix)
+    elif args.kind == "sweep":
+        from sps.plots import sweep
+
+        sweep.plot_sweep(tables["passk"], spec, args.out_prefix)
     else:
-        sweep.plot_sweep(table, spec, args.out_prefix)
+        module = importlib.import_module(f"sps.plots.{args.kind}")
+        module.plot(tables, spec, args.out_prefix)
 
 
 def metrics_for(bench: str, pairs: list[tuple[str, Path]], n_benches: int) -> dict[str, Path]:
@@ -85,18 +156,24 @@ def metrics_for(bench: str, pairs: list[tuple[str, Path]], n_benches: int) -> di
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
+    _, section = analysis_settings(args.cfg)
     sections = ["# SPS results summary\n"]
     for directory in map(Path, args.analysis_dir):
-        passk = pd.read_parquet(directory / "passk.parquet")
-        cov = pd.read_parquet(directory / "coverage.parquet")
+        tables = {
+            name: pd.read_parquet(directory / f"{name}.parquet")
+            for name in SUMMARY_TABLES
+            if (directory / f"{name}.parquet").exists() or name in ("passk", "coverage")
+        }
+        passk, cov = tables["passk"], tables["coverage"]
         bench = str(passk["bench"].iloc[0])
         paths = metrics_for(bench, args.metrics, len(args.analysis_dir))
         frames = {m: io.read_columns(p, SUMMARY_METRICS) for m, p in paths.items()}
-        table = summary.bench_table(passk, cov, frames)
-        sections.append(summary.bench_section(bench, table, cov, passk))
-        csv = table.assign(bench=bench).to_csv(index=False, float_format="%.6g")
-        io.write_text(csv, summary.summary_path_for(args.out, bench))
-    io.write_text("\n".join(sections), args.out)
+        table = summary.bench_table(passk, cov, frames, tables, section["summary_ks"])
+        sections.append(summary.bench_section(bench, table, cov, tables))
+        for name, frame in summary.csv_tables(table.assign(bench=bench), tables).items():
+            csv = frame.to_csv(index=False, float_format="%.6g")
+            write_text_atomic(csv, summary.summary_path_for(args.out, bench, name))
+    write_text_atomic("\n".join(sections), args.out)
 
 
 def _add_plot(
@@ -117,16 +194,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="results/passk/{model}/{bench}.parquet")
     p.set_defaults(func=cmd_passk)
 
-    p = subparsers.add_parser("analyze", help="Pass@k curves and coverage for one bench")
+    p = subparsers.add_parser("diversity", help="per-problem diversity of one model's samples")
+    p.add_argument("--samples", nargs="+", required=True, help="sample shard parquet files")
+    p.add_argument("--cfg", help='JSON or @file: {"analysis": {"ngram_unit": "char"}}')
+    p.add_argument("--out", required=True, help="results/diversity/{model}/{bench}.parquet")
+    p.set_defaults(func=cmd_diversity)
+
+    p = subparsers.add_parser("analyze", help="every analysis table of one bench")
     p.add_argument("--bench", required=True)
-    p.add_argument("--passk", nargs="+", type=pair, required=True, metavar="MODEL=PATH")
-    p.add_argument("--out-dir", required=True, help="writes passk, coverage, unsolved .parquet")
+    p.add_argument(
+        "--passk",
+        nargs="+",
+        type=pair,
+        required=True,
+        metavar="MODEL[@SEED]=PATH",
+        help="(n, c) tables; snapshots are {method}-step{k}; a table with a seed column or "
+        "several @SEED entries gives the model's mean over seeds",
+    )
+    p.add_argument("--metrics", nargs="*", type=pair, default=[], metavar="METHOD=PATH")
+    p.add_argument("--diversity", nargs="*", type=pair, default=[], metavar="MODEL=PATH")
+    p.add_argument("--final-step", type=int, help="training step of the final models (rl.steps)")
+    p.add_argument("--cfg", help='JSON or @file: {"analysis": {"bootstrap": 1000, ...}}')
+    p.add_argument("--out-dir", required=True, help=f"writes {', '.join(bench.TABLES)} .parquet")
     p.set_defaults(func=cmd_analyze)
 
     plot = subparsers.add_parser("plot", help="figures from the cached tables")
     kinds = plot.add_subparsers(dest="kind", required=True)
-    for kind, text in (("passk", "Pass@k vs k"), ("sweep", "Pass@1 and Pass@n vs SPS period")):
-        _add_plot(kinds, kind, text).add_argument("--analysis-dir", required=True)
+    for kind, (names, text) in TABLE_PLOTS.items():
+        p = _add_plot(kinds, kind, text)
+        p.add_argument("--analysis-dir", required=True, help=f"reads {', '.join(names)} .parquet")
     p = _add_plot(kinds, "dynamics", "reward, entropy, distinct ratio vs step")
     p.add_argument("--metrics", nargs="+", type=pair, required=True, metavar="MODEL=PATH")
     plot.set_defaults(func=cmd_plot)
@@ -134,5 +230,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("summary", help="results/summary.md and summary_{bench}.csv")
     p.add_argument("--analysis-dir", nargs="+", required=True)
     p.add_argument("--metrics", nargs="*", type=pair, default=[], metavar="[BENCH:]MODEL=PATH")
-    p.add_argument("--out", required=True)
+    p.add_argument("--cfg", help='JSON or @file: {"analysis": {"summary_ks": [1, 4, 16, 64]}}')
+    p.add_argument("--out", required=True, help="summary.md; the CSVs are written beside it")
     p.set_defaults(func=cmd_summary)

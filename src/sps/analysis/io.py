@@ -1,10 +1,7 @@
-"""Atomic output files and reading the cached tables."""
+"""Reading the cached tables, with the file and column named on error."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,33 +11,6 @@ import pyarrow.parquet as pq
 from sps.analysis.passk import SAMPLE_COLUMNS, count_table
 
 TABLE_COLUMNS = ("problem_id", "n", "c")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
-
-    The temporary lives in the same directory, so os.replace is a rename on one file system
-    and a reader never sees a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
-def write_text(text: str, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def _arrow_columns(path: str | Path, columns: tuple[str, ...], **kwargs: object) -> pa.Table:
@@ -76,3 +46,17 @@ def count_samples(paths: list[str | Path]) -> pd.DataFrame:
 def read_table(path: str | Path) -> pd.DataFrame:
     """A cached (problem_id, n, c) table."""
     return read_columns(path, TABLE_COLUMNS)
+
+
+def read_seeded(path: str | Path, seed: object = None) -> dict[object, pd.DataFrame]:
+    """A cached (n, c) table as seed -> table: split by its `seed` column when it has one
+    (several runs of one model in one file), else {seed: table}."""
+    if "seed" not in pq.read_schema(path).names:
+        return {seed: read_table(path)}
+    frame = read_columns(path, (*TABLE_COLUMNS, "seed"))
+    if seed is not None:
+        raise ValueError(f"{path} has a seed column; give it without @SEED")
+    return {
+        int(s): part.drop(columns="seed").reset_index(drop=True)
+        for s, part in frame.groupby("seed", sort=True)
+    }

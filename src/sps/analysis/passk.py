@@ -9,13 +9,14 @@ and exactly 1 when n - c < k (every k-subset then holds a correct sample).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from sps.analysis.bootstrap import Resampler, interval
+
 SAMPLE_COLUMNS = ("problem_id", "sample_idx", "correct")
-N_BOOT = 1000  # bootstrap resamples of problems for the curve's 95% interval
 
 
 def _log_prefix(k: int, n_max: int) -> np.ndarray:
@@ -88,37 +89,113 @@ def count_table(samples: pd.DataFrame, source: str | None = None) -> pd.DataFram
     return table.sort_index().rename_axis("problem_id").reset_index()
 
 
-def _bootstrap_means(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Means of `values` (problems x ks) over N_BOOT resamples of problems, (N_BOOT x ks)."""
-    rng = np.random.default_rng(seed)
-    p = values.shape[0]
-    out = []
-    for start in range(0, N_BOOT, 100):  # chunks keep the count matrix small (100 x problems)
-        rows = min(100, N_BOOT - start)
-        idx = rng.integers(0, p, size=(rows, p)) + p * np.arange(rows)[:, None]
-        counts = np.bincount(idx.ravel(), minlength=rows * p).reshape(rows, p)
-        out.append(counts @ values / p)
-    return np.concatenate(out)
+def pass_table(n: int, ks: Sequence[int]) -> np.ndarray:
+    """T[c, j] = pass@ks[j] for a problem with n samples and c = 0..n correct, shape (n+1, K).
 
-
-def curve(table: pd.DataFrame, ks: Sequence[int] | None = None) -> pd.DataFrame:
-    """Mean pass@k over problems for each k, with a 95% bootstrap interval over problems.
-
-    Columns: k, pass_at_k, ci_low, ci_high, n (smallest per-problem n), n_problems.
+    log(C(n-c, k) / C(n, k)) = sum_{j=0}^{c-1} log(1 - k / (n - j)), a cumulative sum over c
+    for every k at once; it is finite exactly when n - c >= k (else pass@k = 1).
     """
-    if table.empty:
+    ks = np.asarray(ks, dtype=np.float64)
+    if ks.size and (ks.min() < 1 or ks.max() > n):
+        raise ValueError(f"every k must be in 1..n = {n}, got {ks.min():g}..{ks.max():g}")
+    i = np.arange(n, 0, -1, dtype=np.float64)[:, None]  # n, n-1, ..., 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(i > ks[None, :], np.log1p(-ks[None, :] / i), 0.0)
+    log_fail = np.vstack([np.zeros((1, ks.size)), np.cumsum(terms, axis=0)])
+    c = np.arange(n + 1)[:, None]
+    return np.where(n - c >= ks[None, :], -np.expm1(log_fail), 1.0)
+
+
+def grouped_values(
+    n: np.ndarray, c: np.ndarray, ks: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(groups, values): problem p's pass@ks is values[groups[p]]; one group per distinct (n, c).
+
+    Pass@k depends on a problem only through (n, c), so at most n+1 rows are computed per
+    distinct n however many problems there are; the bootstrap sums counts over these groups.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    if n.shape != c.shape or n.size == 0:
+        raise ValueError("need non-empty n and c of one shape")
+    if (c < 0).any() or (c > n).any():
+        raise ValueError("need 0 <= c <= n for every problem")
+    if max(ks) > n.min():
+        raise ValueError(
+            f"k = {max(ks)} exceeds the number of samples n = {n.min()} of some problem"
+        )
+    keys, groups = np.unique(n * (n.max() + 1) + c, return_inverse=True)
+    key_n, key_c = keys // (n.max() + 1), keys % (n.max() + 1)
+    values = np.empty((keys.size, len(ks)))
+    for size in np.unique(key_n):
+        rows = key_n == size
+        values[rows] = pass_table(int(size), ks)[key_c[rows]]
+    return groups.reshape(-1), values
+
+
+def problem_values(
+    tables: Mapping[object, pd.DataFrame], ks: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(groups, values) of one model's per-problem pass@k, averaged over its seeds' tables.
+
+    Every table must hold the same problems (rows are matched by problem_id). One seed keeps
+    the (n, c) grouping; several seeds give one group per problem (their mean).
+    """
+    frames = [t.sort_values("problem_id").reset_index(drop=True) for t in tables.values()]
+    if not frames:
+        raise ValueError("no tables given")
+    ids = frames[0]["problem_id"].astype(str).to_numpy()
+    for frame in frames[1:]:
+        if not np.array_equal(frame["problem_id"].astype(str).to_numpy(), ids):
+            raise ValueError("the seeds of one model disagree on the problem set")
+    parts = [grouped_values(f["n"].to_numpy(), f["c"].to_numpy(), ks) for f in frames]
+    if len(parts) == 1:
+        return parts[0]
+    mean = np.mean([values[groups] for groups, values in parts], axis=0)
+    return np.arange(len(ids)), mean
+
+
+def curve(
+    table: pd.DataFrame | Mapping[object, pd.DataFrame],
+    ks: Sequence[int] | None = None,
+    resampler: Resampler | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Mean pass@k over problems for each k, with a bootstrap interval over problems.
+
+    `table` is one (problem_id, n, c) table, or a mapping seed -> table for a model with
+    several seeds: the curve is then the mean over seeds, the interval resamples problems
+    (the same problems in every seed) and seed_sd is the standard deviation of the seeds'
+    curves (NaN for one seed).
+    Columns: k, pass_at_k, ci_low, ci_high, seed_sd, n_seeds, n (smallest per-problem n),
+    n_problems, level.
+    """
+    tables = dict(table) if isinstance(table, Mapping) else {None: table}
+    if not tables or any(t.empty for t in tables.values()):
         raise ValueError("empty (n, c) table")
-    n, c = table["n"].to_numpy(), table["c"].to_numpy()
-    ks = list(ks) if ks is not None else default_ks(int(n.min()))
-    values = np.stack([pass_at_k(n, c, k) for k in ks], axis=1)
-    low, high = np.percentile(_bootstrap_means(values), [2.5, 97.5], axis=0)
+    n_min = min(int(t["n"].min()) for t in tables.values())
+    ks = list(ks) if ks is not None else default_ks(n_min)
+    groups, values = problem_values(tables, ks)
+    n_problems = len(groups)
+    resampler = resampler or Resampler(n_problems)
+    low, high = interval(resampler.means(values, groups), level)
+    per_seed = [
+        np.bincount(g, minlength=len(v)) @ v / len(g)
+        for g, v in (
+            grouped_values(t["n"].to_numpy(), t["c"].to_numpy(), ks) for t in tables.values()
+        )
+    ]
+    sd = np.std(per_seed, axis=0, ddof=1) if len(per_seed) > 1 else np.full(len(ks), np.nan)
     return pd.DataFrame(
         {
             "k": np.asarray(ks, dtype=np.int64),
-            "pass_at_k": values.mean(axis=0),
+            "pass_at_k": np.bincount(groups, minlength=len(values)) @ values / n_problems,
             "ci_low": low,
             "ci_high": high,
-            "n": int(n.min()),
-            "n_problems": len(table),
+            "seed_sd": sd,
+            "n_seeds": len(tables),
+            "n": n_min,
+            "n_problems": n_problems,
+            "level": level,
         }
     )

@@ -1,8 +1,15 @@
-"""results/summary.md: per bench, Pass@k at a few k, coverage, final training diagnostics."""
+"""results/summary.md and its CSV tables, from the cached analysis tables of each benchmark.
+
+Per benchmark: the headline table (one row per model: Pass@k at a few k, coverage at n, the
+fitted ceiling U, the k where base overtakes, distinct correct completions per problem, final
+training values), paired differences to GRPO and base, Pass@k over training, the
+entropy-performance fits, diversity, and the problems no model solved. Every table is also
+written as summary_{bench}[_{table}].csv beside summary.md.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +20,8 @@ from sps.plots.style import model_order
 
 SHOWN_KS = (1, 4, 16, 64)
 FINAL_STEPS = 5  # "final" training values average the last few steps, which are noisy one by one
+UNSOLVED_LISTED = 200  # ids listed in the markdown; the CSV has all
+CSV_TABLES = ("", "diff", "checkpoints", "entropy", "diversity", "unsolved")
 
 
 def final_values(metrics: pd.DataFrame) -> dict[str, float]:
@@ -24,89 +33,270 @@ def final_values(metrics: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _by_model(frame: pd.DataFrame | None, model: str) -> pd.Series | None:
+    if frame is None or frame.empty or model not in set(frame["model"]):
+        return None
+    return frame[frame["model"] == model].iloc[0]
+
+
 def bench_table(
-    passk: pd.DataFrame, coverage: pd.DataFrame, metrics: Mapping[str, pd.DataFrame]
+    passk: pd.DataFrame,
+    coverage: pd.DataFrame,
+    metrics: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    shown_ks: Sequence[int] = SHOWN_KS,
 ) -> pd.DataFrame:
-    """One row per model: pass_at_{k} for shown k, pass_at_n, coverage_at_n, final values."""
+    """One row per final model: pass_at_{k} (+ _low/_high) for shown k and n, coverage_at_n,
+    U (+ interval), k_cross (+ interval), distinct correct per problem, final values.
+
+    `tables` holds the optional asymptote, crossover and diversity tables."""
+    tables = tables or {}
     common = set.intersection(*(set(g["k"]) for _, g in passk.groupby("model")))
-    ks = [k for k in SHOWN_KS if k in common]
+    ks = [k for k in shown_ks if k in common]
     cov = coverage.set_index("model")
     rows = []
     for model in model_order([m for m in passk["model"].unique() if m != UNION]):
-        curve = passk[passk["model"] == model].set_index("k")["pass_at_k"].sort_index()
-        row = {"model": model, "n": int(curve.index.max())}
-        row |= {f"pass_at_{k}": float(curve[k]) for k in ks}
-        row |= {
-            "pass_at_n": float(curve.iloc[-1]),
-            "coverage_at_n": float(cov.loc[model, "coverage"]),
-        }
+        curve = passk[passk["model"] == model].set_index("k").sort_index()
+        row: dict[str, object] = {"model": model, "n": int(curve.index.max())}
+        for k, name in [(k, str(k)) for k in ks] + [(int(curve.index.max()), "n")]:
+            row[f"pass_at_{name}"] = float(curve.loc[k, "pass_at_k"])
+            row[f"pass_at_{name}_low"] = float(curve.loc[k, "ci_low"])
+            row[f"pass_at_{name}_high"] = float(curve.loc[k, "ci_high"])
+        row["coverage_at_n"] = float(cov.loc[model, "coverage"])
+        fit = _by_model(tables.get("asymptote"), model)
+        row |= {c: np.nan for c in ("U", "U_low", "U_high", "fit_rmse")} | {"U_clipped": ""}
+        if fit is not None:
+            row |= {c: float(fit[c]) for c in ("U", "U_low", "U_high")}
+            row |= {"fit_rmse": float(fit["rmse"]), "U_clipped": fit["clipped"]}
+        cross = _by_model(tables.get("crossover"), model)
+        row |= {c: np.nan for c in ("k_cross", "k_cross_low", "k_cross_high")}
+        if cross is not None:
+            row |= {"k_cross": cross["k_cross"], "k_cross_low": cross["k_low"]}
+            row["k_cross_high"] = cross["k_high"]
+        div = tables.get("diversity")
+        for metric in ("distinct_correct", "distinct_correct_solved"):
+            value = np.nan
+            if div is not None and not div.empty:
+                hit = div[(div["model"] == model) & (div["metric"] == metric)]
+                value = float(hit["value"].iloc[0]) if len(hit) else np.nan
+            row[metric] = value
         empty = {"final_distinct_ratio": np.nan, "final_reward": np.nan}
         rows.append(row | (final_values(metrics[model]) if model in metrics else empty))
     return pd.DataFrame(rows)
 
 
-def crossover_k(passk: pd.DataFrame, model: str, reference: str = "base") -> int | None:
-    """Smallest k at which `reference` Pass@k reaches `model`'s (None if it never does)."""
-    a = passk[passk["model"] == model].set_index("k")["pass_at_k"]
-    b = passk[passk["model"] == reference].set_index("k")["pass_at_k"]
-    ks = sorted(set(a.index) & set(b.index))
-    return next((k for k in ks if b[k] >= a[k]), None)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:.3f}"
+def _fmt(value: object, digits: int = 3) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.{digits}f}"
     return str(value)
 
 
+def _ci(point: float, low: float, high: float, digits: int = 3) -> str:
+    if np.isnan(point):
+        return ""
+    return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _k_text(k: float, n: int) -> str:
+    return "none" if np.isinf(k) else f"{int(k)}" if not np.isnan(k) else ""
+
+
+def _cross_text(row: pd.Series) -> str:
+    if np.isnan(row["k_cross"]):
+        return ""
+    n = int(row["n"])
+    high = f"> {n}" if np.isinf(row["k_cross_high"]) else f"{int(row['k_cross_high'])}"
+    point = f"none within {n}" if np.isinf(row["k_cross"]) else f"{int(row['k_cross'])}"
+    return f"{point} [{_k_text(row['k_cross_low'], n)}, {high}]"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def markdown_table(table: pd.DataFrame) -> str:
-    """The summary table as markdown; the Pass@n header names n when all models share it."""
-    ns = table["n"].unique()
-    n_name = f"Pass@{ns[0]}" if len(ns) == 1 else "Pass@n"
-    cov_name = f"coverage@{ns[0]}" if len(ns) == 1 else "coverage@n"
-    names = {
-        "model": "model",
-        "pass_at_n": n_name,
-        "coverage_at_n": cov_name,
-        "final_distinct_ratio": "final distinct_ratio",
-        "final_reward": "final reward",
-    }
-    cols = [c for c in table.columns if c != "n" and not (len(ns) == 1 and c == f"pass_at_{ns[0]}")]
-    header = [names.get(c, c.replace("pass_at_", "Pass@")) for c in cols]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(cols)]
-    lines += [
-        "| " + " | ".join(_fmt(v) for v in row) + " |" for row in table[cols].itertuples(False)
+    """The headline table: Pass@k (intervals at k = 1 and n), coverage@n, U, crossover, ..."""
+    n_values = table["n"].unique()
+    n_name = str(n_values[0]) if len(n_values) == 1 else "n"
+    ks = [c[8:] for c in table.columns if c.startswith("pass_at_") and c[8:].isdigit()]
+    ks = [k for k in ks if not (len(n_values) == 1 and int(k) == n_values[0])]
+    header = ["model", *(f"Pass@{k}" for k in ks), f"Pass@{n_name}", f"coverage@{n_name}"]
+    header += ["U (fit)", "base overtakes at k", "distinct correct / problem"]
+    header += ["final reward", "final distinct ratio"]
+    rows = []
+    for _, r in table.iterrows():
+        cells = [str(r["model"])]
+        for k in ks:
+            value = r[f"pass_at_{k}"]
+            cells.append(_ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"]) if k == "1"
+                         else _fmt(value))  # fmt: skip
+        cells.append(_ci(r["pass_at_n"], r["pass_at_n_low"], r["pass_at_n_high"]))
+        cells.append(_fmt(r["coverage_at_n"]))
+        u = _ci(r["U"], r["U_low"], r["U_high"])
+        cells.append(u + (f" (clipped {r['U_clipped']})" if u and r["U_clipped"] else ""))
+        cells.append(_cross_text(r))
+        cells.append(_fmt(r["distinct_correct"], 2))
+        cells += [_fmt(r["final_reward"]), _fmt(r["final_distinct_ratio"])]
+        rows.append(cells)
+    return markdown(header, rows)
+
+
+def diff_rows(diff: pd.DataFrame) -> pd.DataFrame:
+    """The k = 1 and k = n rows of each (model, reference) pair, references GRPO then base."""
+    if diff.empty:
+        return diff
+    ends = diff.sort_values("k").groupby(["model", "reference"], sort=False)
+    picked = pd.concat([ends.head(1), ends.tail(1)]).drop_duplicates()
+    order = {m: i for i, m in enumerate(model_order(list(diff["model"].unique())))}
+    picked = picked.assign(
+        _ref=picked["reference"].map({"grpo": 0, "base": 1}), _m=picked["model"].map(order)
+    )
+    return picked.sort_values(["_ref", "_m", "k"]).drop(columns=["_ref", "_m"])
+
+
+def diff_markdown(diff: pd.DataFrame) -> str:
+    rows = [
+        [
+            r.model,
+            r.reference,
+            str(int(r.k)),
+            _ci(r.diff, r.ci_low, r.ci_high),
+            f"{r.sign_flip:.1%}",
+        ]
+        for r in diff_rows(diff).itertuples()
     ]
-    return "\n".join(lines)
+    return markdown(["model", "minus", "k", "difference in Pass@k [95% CI]", "sign flips"], rows)
+
+
+def checkpoint_table(checkpoints: pd.DataFrame) -> pd.DataFrame:
+    """Wide: one row per (method, measure), one column per step; Pass@1 and Pass@k_max."""
+    if checkpoints.empty:
+        return pd.DataFrame()
+    frames = []
+    for method, rows in checkpoints.groupby("method", sort=False):
+        k_max = int(rows["k"].max())
+        for k, name in ((1, "Pass@1"), (k_max, f"Pass@{k_max}")):
+            pick = rows[rows["k"] == k].set_index("step")["pass_at_k"]
+            frames.append(pd.DataFrame([pick.rename(None)]).assign(method=method, measure=name))
+        entropy = rows.drop_duplicates("step").set_index("step")["entropy"]
+        frames.append(pd.DataFrame([entropy.rename(None)]).assign(method=method, measure="entropy"))
+    table = pd.concat(frames, ignore_index=True)
+    steps = sorted(c for c in table.columns if c not in ("method", "measure"))
+    order = {m: i for i, m in enumerate(model_order(list(table["method"].unique())))}
+    table = table.sort_values("method", key=lambda s: s.map(order), kind="stable")
+    return table[["method", "measure", *steps]].reset_index(drop=True)
+
+
+def frame_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    rows = [[_fmt(v, digits) for v in row] for row in table.itertuples(index=False)]
+    return markdown([str(c) for c in table.columns], rows)
+
+
+def diversity_table(diversity: pd.DataFrame) -> pd.DataFrame:
+    if diversity.empty:
+        return pd.DataFrame()
+    wide = diversity.pivot(index="model", columns="metric", values="value")
+    wide = wide.reindex(model_order(list(wide.index)))
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def bench_section(
-    bench: str, table: pd.DataFrame, coverage: pd.DataFrame, passk: pd.DataFrame
+    bench: str,
+    table: pd.DataFrame,
+    coverage: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
-    """Markdown for one bench: table, union coverage, unsolved count, base crossovers."""
+    """Markdown for one bench: headline table, union coverage, unsolved problems, then the
+    differences, checkpoints, entropy fits and diversity tables when given."""
+    tables = tables or {}
     union = coverage.set_index("model").loc[UNION]
-    unsolved = int(union["n_problems"] - union["n_solved"])
+    level = 0.95
+    if "asymptote" in tables and not tables["asymptote"].empty:
+        level = float(tables["asymptote"]["level"].iloc[0])
+    pct = f"{level:.0%}"
     lines = [
         f"## {bench}",
         "",
-        f"{int(union['n_problems'])} problems. Pass@k: unbiased estimator averaged over problems; "
-        f"final values: mean over the last {FINAL_STEPS} training steps (blank for base).",
+        f"{int(union['n_problems'])} test problems. Pass@k: unbiased estimator averaged over "
+        f"problems, [{pct} bootstrap interval over problems]. U: asymptote of the fit "
+        "Pass@k ~ U - a k^-b, clipped to [Pass@n, 1]. Base overtakes at k: smallest k from which "
+        "base Pass@k stays above the model's ('none' within n samples), with its paired "
+        "interval ('> n': too many resamples without a crossover). Distinct correct: distinct "
+        "correct completions per problem (mean over all problems). Final values: mean over the "
+        f"last {FINAL_STEPS} training steps (blank for base).",
         "",
         markdown_table(table),
         "",
-        f"Union coverage (solved by any sample of any model): {union['coverage']:.3f} "
-        f"({int(union['n_solved'])} / {int(union['n_problems'])} problems).",
-        "",
-        f"Problems unsolved by every model: {unsolved}.",
+        f"Union coverage (solved by any sample of any model or checkpoint): "
+        f"{union['coverage']:.3f} ({int(union['n_solved'])} / {int(union['n_problems'])} "
+        "problems).",
     ]
-    trained = [m for m in table["model"] if m != "base"]
-    if "base" in set(table["model"]) and trained:
-        cross = {m: crossover_k(passk, m) for m in trained}
-        text = ", ".join(f"{m}: {'never' if k is None else f'k = {k}'}" for m, k in cross.items())
-        lines += ["", f"Smallest k where base Pass@k reaches the trained model's: {text}."]
+    unsolved = tables.get("unsolved")
+    if unsolved is not None:
+        ids = [str(i) for i in unsolved["problem_id"]]
+        shown = ", ".join(f"`{i}`" for i in ids[:UNSOLVED_LISTED])
+        more = f" and {len(ids) - UNSOLVED_LISTED} more" if len(ids) > UNSOLVED_LISTED else ""
+        lines += ["", f"Problems no sample of any model solved ({len(ids)}): {shown or 'none'}"
+                  f"{more}."]  # fmt: skip
+    else:
+        unsolved_n = int(union["n_problems"] - union["n_solved"])
+        lines += ["", f"Problems unsolved by every model: {unsolved_n}."]
+    if "diff" in tables and not tables["diff"].empty:
+        lines += [
+            "",
+            f"### Paired differences (k = 1 and k = n)\n\nModel minus reference on the same "
+            f"problems, [{pct} paired bootstrap interval]; sign flips: share of resamples in "
+            "which the difference has the other sign. Every k is in the CSV.",
+            "",
+            diff_markdown(tables["diff"]),
+        ]
+    ckpt = checkpoint_table(tables.get("checkpoints", pd.DataFrame()))
+    if not ckpt.empty:
+        lines += [
+            "",
+            "### Over training\n\nTest Pass@k of each method's evaluation snapshots by training "
+            "step (step 0: base model; last step: final model), and the mean training entropy "
+            "near each step.",
+            "",
+            frame_markdown(ckpt),
+        ]
+    fits = tables.get("entropy_fit")
+    if fits is not None and not fits.empty:
+        lines += [
+            "",
+            "### Entropy-performance fit R = -a exp(H) + b\n\nR_at_H0 = b - a, the performance "
+            "predicted when the entropy has collapsed. `pass_at_1`: test Pass@1 of the "
+            "snapshots against the training entropy near each; `reward_mean`: training reward "
+            "against entropy, both averaged over blocks of training steps.",
+            "",
+            frame_markdown(fits.drop(columns=["bench"], errors="ignore")),
+        ]
+    div = diversity_table(tables.get("diversity", pd.DataFrame()))
+    if not div.empty:
+        lines += [
+            "",
+            "### Diversity of the n samples per problem (means over problems)",
+            "",
+            frame_markdown(div, 3),
+        ]
     return "\n".join(lines) + "\n"
 
 
-def summary_path_for(out: str | Path, bench: str) -> Path:
-    """The per-bench CSV written beside summary.md."""
-    return Path(out).with_name(f"summary_{bench}.csv")
+def summary_path_for(out: str | Path, bench: str, table: str = "") -> Path:
+    """A CSV written beside summary.md: summary_{bench}.csv (headline) or _{table}.csv."""
+    suffix = f"_{table}" if table else ""
+    return Path(out).with_name(f"summary_{bench}{suffix}.csv")
+
+
+def csv_tables(table: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The CSV of every summary table, by CSV_TABLES name."""
+    empty = pd.DataFrame()
+    return {
+        "": table,
+        "diff": tables.get("diff", empty),
+        "checkpoints": checkpoint_table(tables.get("checkpoints", empty)),
+        "entropy": tables.get("entropy_fit", empty),
+        "diversity": diversity_table(tables.get("diversity", empty)),
+        "unsolved": tables.get("unsolved", empty),
+    }

@@ -22,7 +22,7 @@ import yaml  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap, to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sps.analysis.io import atomic_path  # noqa: E402
+from sps.io import atomic_path  # noqa: E402
 
 OKABE_ITO = {
     "black": "#000000",

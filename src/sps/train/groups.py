@@ -18,6 +18,7 @@ class Group:
     first: list[int]  # flat row of each distinct completion (first occurrence)
     counts: list[int]  # multiplicity of each distinct completion
     correct: list[bool]  # per distinct completion
+    prompt: int  # index into the batch's prompts
 
 
 def make_groups(
@@ -27,11 +28,11 @@ def make_groups(
     for row, p in enumerate(prompt_idx):
         order.setdefault(p, []).append(row)
     groups = []
-    for rows in order.values():
+    for prompt, rows in order.items():
         first_local, counts = unique_groups([token_ids[r] for r in rows])
         first = [rows[i] for i in first_local]
         r = np.array([rewards[i] for i in rows], dtype=float)
-        groups.append(Group(rows, r, first, counts, [rewards[i] > 0.5 for i in first]))
+        groups.append(Group(rows, r, first, counts, [rewards[i] > 0.5 for i in first], prompt))
     return groups
 
 

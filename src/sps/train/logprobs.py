@@ -23,15 +23,23 @@ def pack(prompt_ids: list[list[int]], completions: list[list[int]], pad: int, de
 
 
 def token_logprobs(
-    model, ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor, with_entropy: bool = True
+    model,
+    ids: torch.Tensor,
+    attn: torch.Tensor,
+    target: torch.Tensor,
+    with_entropy: bool = True,
+    entropy_grad: bool = False,
 ):
     """(logp, entropy, mask), each [N, W-1]: position t scores token t+1 of `ids`.
 
-    logp carries the gradient; entropy (of the full-vocabulary distribution) is detached.
+    logp carries the gradient; entropy (of the full-vocabulary distribution) is detached
+    unless `entropy_grad` (the entropy bonus differentiates it).
     """
     with autocast(ids.device):
         logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
     nxt = ids[:, 1:]
     logp = logits.log_softmax(-1).gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
-    ent = entropy_from_logits(logits.detach()) if with_entropy else None
+    ent = None
+    if with_entropy:
+        ent = entropy_from_logits(logits if entropy_grad else logits.detach())
     return logp, ent, target[:, 1:]

@@ -1,0 +1,188 @@
+"""Tokens/s of `model.generate` (the hf backend) against our fast sampler, in one process.
+
+Same model, prompts, settings and seed for both; a small warm-up call each, then `--repeats`
+timed calls per backend, interleaved (hf, fast, hf, fast, ...) so that a change of machine
+load hits both. Tokens are the generated completion tokens (EOS included, padding not).
+
+CPU default: the built-in model (results/models/base, or a briefly pretrained one when it is
+absent) at the config's evaluation settings (`sampling` section: n per problem, batch size,
+max_new_tokens, temperature, top-p, top-k) on the test problems:
+
+    python -m sps.benchmarks.sampling                      # 16 test problems x n=256
+    python -m sps.benchmarks.sampling --problems 64 --threads 1
+
+CUDA (`--cuda-shape`): the SmolLM2-135M shape (hidden 576, 30 layers, 9 heads, 3 kv heads,
+intermediate 1536, vocab 49152, tied embeddings) with random bf16 weights, batch 1024 (16
+prompts x 64 samples), 128-token random prompts, 256 new tokens:
+
+    python -m sps.benchmarks.sampling --cuda-shape
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from sps.config import ModelConfig, PretrainConfig, SamplingConfig, TaskConfig, section, validate
+from sps.rollout import generate
+from sps.rollout.base import SampleParams
+
+BACKENDS = ("hf", "fast")
+
+
+class IdTokenizer:
+    """A stand-in tokenizer for random-weight models: a prompt is its token ids, spaced."""
+
+    bos_token_id, eos_token_id, pad_token_id = 1, 2, 0
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [int(t) for t in text.split()]
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return " ".join(map(str, ids))
+
+
+def builtin_model(path: Path, device: torch.device, pretrain_steps: int):
+    """The pipeline's base model when it exists, else a freshly pretrained one (so that its
+    completions stop at EOS like a trained model's) on generated countdown problems."""
+    from sps.models.io import load_model
+    from sps.tasks import countdown
+    from sps.train.pretrain import pretrain
+
+    if (path / "config.json").is_file():
+        print(f"model: {path}")
+        return load_model(path, device)
+    cfg = validate({})
+    task = section(TaskConfig, cfg["task"])
+    problems = countdown.generate(
+        0, task.n_sft, task.count, task.max_number, task.max_target, task.min_solutions
+    )
+    print(f"model: {path} absent; pretraining a tiny model for {pretrain_steps} steps")
+    pre = section(PretrainConfig, {**cfg["pretrain"], "steps": pretrain_steps})
+    model, tok = pretrain(problems, section(ModelConfig, cfg["model"]), pre, 0, device)
+    return model, tok
+
+
+def builtin_prompts(data: Path, count: int) -> list[str]:
+    from sps.tasks import countdown
+    from sps.tasks.data import load_problems
+
+    if data.is_file():
+        return load_problems(data)["prompt"].tolist()[:count]
+    cfg = validate({})["task"]
+    problems = countdown.generate(
+        1, count, cfg["count"], cfg["max_number"], cfg["max_target"], cfg["min_solutions"]
+    )
+    return [p.prompt() for p in problems]
+
+
+def cuda_shape_model(device: torch.device):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        rope_theta=100000.0,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).to(device=device, dtype=torch.bfloat16)
+    return model.eval(), IdTokenizer()
+
+
+def time_backend(model, tok, prompts, params, backend: str, seed: int) -> tuple[float, int]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    ro = generate(model, tok, prompts, params, seed, backend=backend)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, sum(len(t) for t in ro.token_ids)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cuda-shape", action="store_true", help="SmolLM2-135M shape on CUDA")
+    ap.add_argument("--model", type=Path, default=Path("results/models/base"))
+    ap.add_argument("--data", type=Path, default=Path("results/data/countdown/test.parquet"))
+    ap.add_argument("--problems", type=int, default=16, help="test problems (CPU mode)")
+    ap.add_argument("--n", type=int, default=None, help="samples per problem (default: config)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: config / 1024")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: config / 256")
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls per backend")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--pretrain-steps", type=int, default=300)
+    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_grad_enabled(False)
+    s = section(SamplingConfig, validate({})["sampling"])
+    if args.cuda_shape:
+        if not torch.cuda.is_available():
+            raise SystemExit("--cuda-shape needs a CUDA device")
+        device = torch.device("cuda")
+        model, tok = cuda_shape_model(device)
+        gen = torch.Generator().manual_seed(0)
+        n_prompts, n = 16, args.n or 64
+        prompts = [
+            " ".join(map(str, torch.randint(3, 49152, (127,), generator=gen).tolist()))
+            for _ in range(n_prompts)
+        ]  # 127 ids + BOS = 128 prompt tokens
+        params = SampleParams(
+            n=n,
+            max_new_tokens=args.max_new_tokens or 256,
+            batch_size=args.batch_size or 1024,
+        )
+    else:
+        device = torch.device("cpu")
+        model, tok = builtin_model(args.model, device, args.pretrain_steps)
+        model.eval()
+        prompts = builtin_prompts(args.data, args.problems)
+        params = SampleParams(
+            n=args.n or s.n,
+            max_new_tokens=args.max_new_tokens or s.max_new_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k,
+            batch_size=args.batch_size or s.batch_size,
+        )
+    print(
+        f"device {device} ({torch.get_num_threads()} threads), {len(prompts)} prompts x "
+        f"n={params.n}, batch_size {params.batch_size}, max_new_tokens "
+        f"{params.max_new_tokens}, temperature {params.temperature}, top_p {params.top_p}, "
+        f"top_k {params.top_k}"
+    )
+    warm = SampleParams(**{**params.__dict__, "n": min(params.n, params.batch_size)})
+    for backend in args.backends:  # warm-up: kernels, allocator, (CUDA) graph capture
+        time_backend(model, tok, prompts[:1], warm, backend, seed=1)
+    runs: dict[str, list[tuple[float, int]]] = {b: [] for b in args.backends}
+    for rep in range(args.repeats):
+        for backend in args.backends:
+            runs[backend].append(time_backend(model, tok, prompts, params, backend, seed=rep))
+    best = {}
+    for backend, rs in runs.items():
+        rates = [n / t for t, n in rs]
+        best[backend] = max(rates)
+        print(
+            f"{backend:>4}: best {max(rates):10.0f} tok/s, mean {statistics.mean(rates):10.0f}"
+            f" tok/s over {len(rs)} runs ({', '.join(f'{n} tok in {t:.2f} s' for t, n in rs)})"
+        )
+    if len(best) == 2:
+        print(f"ratio fast/hf (best): {best['fast'] / best['hf']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

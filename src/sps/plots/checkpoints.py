@@ -1,0 +1,60 @@
+"""Pass@1 and Pass@k at the largest k against training step, one line per method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sps.plots.style import (
+    color_for,
+    figure_legend,
+    label_for,
+    marker_for,
+    model_order,
+    new_figure,
+    save_figure,
+    styled,
+)
+
+
+def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
+    """Draw checkpoints.{fmt}: Pass@1 (left) and Pass@k_max (right) of the evaluation snapshots;
+    step 0 is the base model, the last step the final model; bands are bootstrap intervals."""
+    ckpt = tables["checkpoints"]
+    with styled():
+        fig, axes = new_figure(style, ncols=2)
+        handles = []
+        if ckpt.empty:
+            for ax in axes:
+                ax.text(0.5, 0.5, "no checkpoints evaluated", transform=ax.transAxes, ha="center")
+        methods = model_order(list(ckpt["method"].unique())) if len(ckpt) else []
+        k_max = int(ckpt.groupby("method")["k"].max().min()) if len(ckpt) else 1
+        for ax, k in zip(axes, (1, k_max), strict=True):
+            for method in methods:
+                rows = ckpt[(ckpt["method"] == method) & (ckpt["k"] == k)].sort_values("step")
+                color = color_for(method)
+                ax.fill_between(
+                    rows["step"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.12, lw=0
+                )
+                (line,) = ax.plot(
+                    rows["step"],
+                    rows["pass_at_k"],
+                    color=color,
+                    marker=marker_for(method),
+                    ms=4,
+                    label=label_for(method),
+                )
+                if k == 1:
+                    handles.append(line)
+            ax.set_title(f"Pass@{k}")
+            ax.set_xlabel("training step (0 = base model)")
+        level = float(ckpt["level"].iloc[0]) if len(ckpt) else 0.95
+        axes[0].set_ylabel(f"Pass@k on the test problems ({level:.0%} bands)")
+        bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
+        n = int(ckpt["n"].min()) if len(ckpt) else 0
+        fig.suptitle(f"Pass@k over training on {bench} ({n} samples per problem)")
+        if handles:
+            figure_legend(fig, handles, "outside lower center")
+        return save_figure(fig, out_prefix, style)

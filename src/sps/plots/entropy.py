@@ -1,0 +1,70 @@
+"""Test Pass@1 against training entropy over checkpoints, with R = -a exp(H) + b per method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sps.plots.style import (
+    color_for,
+    label_for,
+    marker_for,
+    model_order,
+    new_figure,
+    save_figure,
+    styled,
+)
+
+
+def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
+    """Draw entropy.{fmt}: points (H near step, Pass@1) per snapshot, the fitted curve (dashed
+    where it extrapolates to H = 0) and its prediction at H = 0 as an open marker."""
+    ckpt, fits = tables["checkpoints"], tables["entropy_fit"]
+    points = ckpt[ckpt["k"] == 1] if len(ckpt) else ckpt
+    fits = fits[fits["target"] == "pass_at_1"] if len(fits) else fits
+    with styled():
+        fig, ax = new_figure(style)
+        for method in model_order(list(points["method"].unique())) if len(points) else []:
+            rows = points[points["method"] == method].sort_values("step")
+            color = color_for(method)
+            fit = fits[fits["method"] == method]
+            label = label_for(method)
+            if len(fit) and np.isfinite(fit["a"].iloc[0]):
+                a, b = float(fit["a"].iloc[0]), float(fit["b"].iloc[0])
+                h_lo, h_hi = float(rows["entropy"].min()), float(rows["entropy"].max())
+                inside = np.linspace(h_lo, h_hi, 50)
+                outside = np.linspace(0, h_lo, 20)
+                ax.plot(inside, b - a * np.exp(inside), color=color, lw=1.2)
+                ax.plot(outside, b - a * np.exp(outside), color=color, lw=1.0, ls="--")
+                ax.plot([0], [b - a], marker="o", mfc="white", color=color, ms=6, zorder=4)
+                label += f": R(H=0) = {b - a:.2f}, R² = {float(fit['r2'].iloc[0]):.2f}"
+            ax.plot(
+                rows["entropy"],
+                rows["pass_at_k"],
+                ls="none",
+                marker=marker_for(method),
+                color=color,
+                ms=5,
+                label=label,
+            )
+            for row in rows.itertuples():
+                ax.annotate(
+                    f"{row.step}",
+                    (row.entropy, row.pass_at_k),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                    color=color,
+                )
+        if points.empty:
+            ax.text(0.5, 0.5, "no checkpoints evaluated", transform=ax.transAxes, ha="center")
+        ax.set_xlim(left=0)
+        ax.set_xlabel("training entropy near the step, H (nats; labels: step)")
+        ax.set_ylabel("test Pass@1")
+        bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
+        ax.set_title(f"Entropy vs performance on {bench}: R = -a exp(H) + b (open: H = 0)")
+        ax.legend(loc="best", fontsize=7)
+        return save_figure(fig, out_prefix, style)
