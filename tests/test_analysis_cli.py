@@ -1,4 +1,5 @@
-"""End to end through the `sps` parser: passk -> analyze -> plot (3 kinds) -> summary."""
+"""End to end through the `sps` parser: passk, diversity -> analyze -> plot (every kind) ->
+summary."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import sps.analysis.cli
 
 MODELS = {"base": 0.15, "grpo": 0.45, "sps-p4": 0.35}  # per-sample success rate scale
+SNAPSHOTS = {"grpo-step30": 0.3, "sps-p4-step30": 0.25}  # evaluation snapshots after step 30
+TABLE_PLOTS = ("passk", "sweep", "diff", "ceiling", "diversity", "checkpoints", "entropy")
 N_PROBLEMS, N_SAMPLES, N_STEPS = 40, 32, 60
 STYLE = '{"formats": ["png", "svg"], "dpi": 80, "width": 6.0, "height": 4.0}'
 
@@ -31,7 +34,7 @@ def write_samples(root: Path, model: str, rate: float, rng: np.random.Generator)
     paths = []
     for shard, idx in enumerate((range(0, 16), range(16, N_SAMPLES))):
         rows = [
-            {"problem_id": f"q{p:03d}", "sample_idx": i, "completion": "x", "pred": "1",
+            {"problem_id": f"q{p:03d}", "sample_idx": i, "completion": f"x{i % 3}\n", "pred": "1",
              "correct": bool(rng.random() < rate * 2 * (1 - difficulty[p])), "n_tokens": 5,
              "logprob": -1.0, "finish_reason": "stop"}
             for p in range(N_PROBLEMS) for i in idx
@@ -68,21 +71,30 @@ def assert_png(path: Path) -> None:
 def test_pipeline(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     res = tmp_path / "results"
-    tables, metrics = [], []
-    for model, rate in MODELS.items():
+    tables, metrics, diversity = [], [], []
+    for model, rate in {**MODELS, **SNAPSHOTS}.items():
         out = res / "passk" / model / "toy.parquet"
-        run("passk", "--samples", *write_samples(res, model, rate, rng), "--out", out)
+        shards = write_samples(res, model, rate, rng)
+        run("passk", "--samples", *shards, "--out", out)
         tables.append(f"{model}={out}")
-        if model != "base":
+        if model in MODELS:
+            div = res / "diversity" / model / "toy.parquet"
+            run("diversity", "--samples", *shards, "--cfg", '{"analysis": {}}', "--out", div)
+            diversity.append(f"{model}={div}")
+        if model in MODELS and model != "base":
             path = write_metrics(
                 res / "runs" / model / "toy" / "seed0" / "metrics.parquet", model, rng
             )
             metrics.append(f"{model}={path}")
     adir = res / "analysis" / "toy"
-    run("analyze", "--bench", "toy", "--passk", *tables, "--out-dir", adir)
+    cfg = '{"analysis": {"bootstrap": 200, "seed": 1}}'
+    run("analyze", "--bench", "toy", "--passk", *tables, "--metrics", *metrics, "--diversity",
+        *diversity, "--final-step", N_STEPS, "--cfg", cfg, "--out-dir", adir)  # fmt: skip
     figs = res / "figures" / "toy"
-    run("plot", "passk", "--analysis-dir", adir, "--style", STYLE, "--out-prefix", figs / "passk")
-    run("plot", "sweep", "--analysis-dir", adir, "--style", STYLE, "--out-prefix", figs / "sweep")
+    for kind in TABLE_PLOTS:
+        run("plot", kind, "--analysis-dir", adir, "--style", STYLE, "--out-prefix", figs / kind)
+    run("plot", "training", "--analysis-dir", adir, "--method", "grpo", "--style", STYLE,
+        "--out-prefix", figs / "training_grpo")  # fmt: skip
     run(
         "plot",
         "dynamics",
@@ -103,13 +115,25 @@ def test_pipeline(tmp_path: Path) -> None:
     cov = pd.read_parquet(adir / "coverage.parquet").set_index("model")
     assert {"bench", "n", "coverage"} <= set(cov.columns) and "union" in cov.index
     assert (cov.loc["union", "coverage"] >= cov["coverage"]).all()
-    for name in ("passk", "sweep", "dynamics"):
+    assert "grpo-step30" in cov.index and cov.loc["grpo-step30", "kind"] == "checkpoint"
+    assert set(passk["model"]) == set(MODELS)  # snapshots are not final curves
+    steps = pd.read_parquet(adir / "checkpoints.parquet")
+    assert sorted(steps["step"].unique()) == [0, 30, N_STEPS]
+    assert {"grpo", "base"} == set(pd.read_parquet(adir / "diff.parquet")["reference"])
+    fit = pd.read_parquet(adir / "asymptote.parquet").set_index("model")
+    assert (fit["U"] >= fit["pass_at_n"] - 1e-12).all() and (fit["U"] <= 1).all()
+    assert (pd.read_parquet(adir / "diversity.parquet")["n"] == N_SAMPLES).all()
+    for name in (*TABLE_PLOTS, "dynamics", "training_grpo"):
         assert_png(figs / f"{name}.png")
         assert (figs / f"{name}.svg").stat().st_size > 1024
     text = (res / "summary.md").read_text()
     assert "## toy" in text and "Union coverage" in text and "| sps-p4 |" in text
+    assert "Paired differences" in text and "Over training" in text
     csv = pd.read_csv(res / "summary_toy.csv")
     assert csv["final_distinct_ratio"].isna().tolist() == [True, False, False]  # base blank
+    assert {"pass_at_1_low", "U", "U_low", "U_high", "k_cross", "distinct_correct"} <= set(csv)
+    for table in ("diff", "checkpoints", "entropy", "diversity", "unsolved"):
+        assert (res / f"summary_toy_{table}.csv").is_file()
     assert not list(res.rglob(".*.tmp*")), "temporary files left behind"
 
 
@@ -157,3 +181,28 @@ def test_passk_rejects_shard_given_twice(tmp_path: Path) -> None:
     (shard, _) = write_samples(tmp_path, "base", 0.3, np.random.default_rng(0))
     with pytest.raises(ValueError, match="duplicate sample"):
         run("passk", "--samples", shard, shard, "--out", tmp_path / "out.parquet")
+
+
+def test_analyze_takes_several_seeds(tmp_path: Path) -> None:
+    """A table with a seed column (or MODEL@SEED pairs) gives the mean curve and its spread."""
+    rng = np.random.default_rng(3)
+    ids = [f"q{i}" for i in range(20)]
+    p = rng.random(20)
+    two = pd.concat(
+        pd.DataFrame({"problem_id": ids, "n": 8, "c": rng.binomial(8, p), "seed": s})
+        for s in (0, 1)
+    )
+    two.to_parquet(tmp_path / "grpo.parquet")
+    one = pd.DataFrame({"problem_id": ids, "n": 8, "c": rng.binomial(8, p)})
+    one.to_parquet(tmp_path / "base.parquet")
+    for seed in (0, 1):
+        one.to_parquet(tmp_path / f"sps{seed}.parquet")
+    run("analyze", "--bench", "toy", "--passk", f"base={tmp_path / 'base.parquet'}",
+        f"grpo={tmp_path / 'grpo.parquet'}", f"sps-p2@0={tmp_path / 'sps0.parquet'}",
+        f"sps-p2@1={tmp_path / 'sps1.parquet'}", "--out-dir", tmp_path / "out")  # fmt: skip
+    passk = pd.read_parquet(tmp_path / "out" / "passk.parquet").set_index(["model", "k"])
+    assert passk.loc[("grpo", 1), "n_seeds"] == 2 and passk.loc[("base", 1), "n_seeds"] == 1
+    assert passk.loc[("sps-p2", 1), "seed_sd"] == 0.0  # two identical seeds
+    per_seed = two.groupby("seed")["c"].mean() / 8
+    assert passk.loc[("grpo", 1), "pass_at_k"] == pytest.approx(per_seed.mean())
+    assert passk.loc[("grpo", 1), "seed_sd"] == pytest.approx(per_seed.std(ddof=1))

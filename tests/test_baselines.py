@@ -61,3 +61,21 @@ def test_passk_hand_group():
     assert passk_advantages(r, 2)[0].tolist() == pytest.approx([-1 / 3, 1.0, -1 / 3, -1 / 3])
     with pytest.raises(ValueError, match="k=5"):
         passk_advantages(r, 5)
+
+
+def test_parity_refuses_runs_with_different_budgets(tmp_path):
+    import json
+
+    from sps.train.parity import check_parity, read_budget
+
+    same = {"steps": 10, "prompts_per_step": 4, "group_size": 8, "max_new_tokens": 64}
+    assert check_parity({"grpo": same, "sps-p4": dict(same)}) == []
+    other = {**same, "group_size": 16}
+    with pytest.raises(ValueError, match="group_size differs: grpo=8, sps-p4=16"):
+        check_parity({"grpo": same, "sps-p4": other})
+    assert len(check_parity({"grpo": same, "sps-p4": other}, allow_mismatch=True)) == 1
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"budget": same}))
+    assert read_budget(run) == same
+    with pytest.raises(ValueError, match="missing.json"):
+        read_budget(tmp_path / "missing.json")

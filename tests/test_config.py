@@ -87,3 +87,40 @@ def test_config_readme_documents_every_key_with_its_default(repo_root):
         if isinstance(value, str) and isinstance(default, float):
             value = float(value)  # YAML 1.1 reads 1e-06 as a string
         assert value == default, (key, documented[key], default)
+
+
+def test_cli_reports_a_bad_cfg_key_and_exits_2(capsys, tmp_path):
+    from sps.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(
+            [
+                "prepare-data",
+                "--cfg",
+                '{"task": {"cnt": 3}}',
+                "--bench",
+                "countdown",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+    assert stop.value.code == 2
+    assert "task.cnt" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_every_cli_command_has_working_help(capsys):
+    from sps.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args([name, "--help"])
+        assert stop.value.code == 0, name
+        for action in sub._actions:  # nested commands (sps plot KIND)
+            for kind in getattr(action, "choices", None) or {}:
+                if isinstance(action.choices, dict):
+                    with pytest.raises(SystemExit):
+                        parser.parse_args([name, kind, "--help"])
+    assert "train" in capsys.readouterr().out

@@ -158,8 +158,9 @@ def test_runs_are_deterministic_and_log_every_diagnostic():
 def test_baseline_estimators_update(estimator):
     trainer = make_trainer()
     trainer.estimator = estimator
-    # k < G: with k = G every group has Pass@k 0 or 1, so sigma = 0 and no signal
-    trainer.baselines = BaselineConfig([], 0.5, 0.1, 0.25, 2)
+    # k = 1: any mixed group has a signal (with k >= 2 a group with 3 of 4 correct has
+    # Pass@k = 1 and zero advantages); k > 1 is checked in test_baselines.py
+    trainer.baselines = BaselineConfig([], 0.5, 0.1, 0.25, 1)
     batch = trainer.sample(0)
     before = [p.detach().clone() for p in trainer.model.parameters()]
     stats = trainer.rl_update(batch)
@@ -225,3 +226,24 @@ def test_buffered_demonstrations_join_the_irl_step():
     assert extra and all(s.requires_grad for s in extra.values())
     stats = trainer.irl_update(later)
     assert np.isfinite(stats["loss"])
+
+
+def test_non_finite_loss_stops_with_step_and_phase_and_saves_state(tmp_path, monkeypatch):
+    from sps.train.trainer import NonFiniteError
+
+    trainer = make_trainer(ScheduleConfig("fixed", 1, 1))
+    real = trainer.irl_update
+
+    def poisoned(batch):  # the first IRL step (step 1) produces a nan loss
+        monkeypatch.setattr(
+            trainer,
+            "optimize",
+            lambda loss, phase: Trainer.optimize(trainer, loss * float("nan"), phase),
+        )
+        return real(batch)
+
+    monkeypatch.setattr(trainer, "irl_update", poisoned)
+    with pytest.raises(NonFiniteError, match="irl loss .* at step 1"):
+        trainer.run(log=lambda _: None, checkpoint_dir=tmp_path)
+    saved = tmp_path / "nonfinite" / "step1"
+    assert (saved / "model.safetensors").is_file()  # the state before the failing step

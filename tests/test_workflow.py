@@ -14,6 +14,9 @@ from sps.analysis.passk import pass_at_k
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
 MODEL_RULES = {"prepare_data", "pretrain_base", "train", "sample"}
+SAMPLE_READERS = {"passk", "diversity"}  # the rules that read sample files
+FIGURES = ("passk", "diff", "ceiling", "dynamics", "sweep", "diversity", "checkpoints", "entropy")
+PLOT_RULES = {f"plot_{name}" for name in FIGURES} | {"plot_training"}  # training: per method
 
 
 def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -42,6 +45,14 @@ def test_dry_run_and_lint_are_clean(name):
 def test_bad_config_names_the_key():
     out = snakemake("-n", "--cores", "1", "--config", "rl={stepz: 3}", cwd=ROOT)
     assert out.returncode != 0 and "stepz" in out.stdout + out.stderr
+
+
+def test_eval_step_at_the_end_is_refused():
+    out = snakemake(
+        "-n", "--cores", "1", "--configfile", "config/ci.yaml", "--config",
+        "rl={eval_steps: [2, 6]}", cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode != 0 and "rl.eval_steps [6]" in out.stdout + out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +88,20 @@ def test_outputs_make_sense(ci_run):
         )
     coverage = pd.read_parquet(analysis / "coverage.parquet").set_index("model")["coverage"]
     assert (coverage["union"] >= coverage.drop("union") - 1e-12).all()
+    assert coverage["base"] > 0  # the ci base model solves some problems: the checks bite
+    base = curves[curves["model"] == "base"].set_index("k")["pass_at_k"]
+    assert base[16] > base[1]
     metrics = pd.read_parquet(ci_run / "results/runs/sps-p1/countdown/seed0/metrics.parquet")
     assert list(metrics["phase"]) == ["rl", "irl"] * 3
-    for fig in ("passk", "dynamics", "sweep"):
+    # the snapshot after step 3 (config/ci.yaml rl.eval_steps), sampled 8 times per problem
+    snapshot = pd.read_parquet(ci_run / "results/samples/grpo-step3/countdown/shard0.parquet")
+    assert snapshot.groupby("problem_id").size().eq(8).all()
+    steps = pd.read_parquet(analysis / "checkpoints.parquet")
+    assert sorted(steps.loc[steps["method"] == "grpo", "step"].unique()) == [0, 3, 6]
+    assert "grpo-step3" in set(pd.read_parquet(analysis / "coverage.parquet")["model"])
+    diversity = pd.read_parquet(analysis / "diversity.parquet")
+    assert set(diversity["model"]) == set(curves["model"])
+    for fig in [*FIGURES, "training_grpo", "training_sps-p2"]:
         png = (ci_run / f"results/figures/countdown/{fig}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5000
     assert "| base" in (ci_run / "results/summary.md").read_text()
@@ -98,12 +120,7 @@ def test_plot_option_reruns_only_figures(ci_run):
         cwd=ci_run,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert set(jobs(out.stdout + out.stderr)) == {
-        "plot_passk",
-        "plot_dynamics",
-        "plot_sweep",
-        "all",
-    }
+    assert set(jobs(out.stdout + out.stderr)) == PLOT_RULES | {"all"}
 
 
 @pytest.mark.slow
@@ -114,9 +131,11 @@ def test_figures_redraw_from_cached_tables(ci_run):
     out = snakemake("figures", "--cores", "1", "--configfile", "config/ci.yaml", cwd=ci_run)
     assert out.returncode == 0, out.stderr[-3000:]
     ran = jobs(out.stdout + out.stderr)
-    assert ran and not set(ran) & (MODEL_RULES | {"passk"}), ran
+    assert ran and not set(ran) & (MODEL_RULES | SAMPLE_READERS | {"analyze"}), ran
+    assert set(ran) == PLOT_RULES | {"summary", "figures"}, ran  # figure and report jobs only
     assert (ci_run / "results/figures/countdown/passk.png").stat().st_size > 5000
     assert (ci_run / "results/summary.md").is_file()
+    assert (ci_run / "results/summary_countdown_diff.csv").is_file()
 
 
 @pytest.mark.slow
@@ -125,3 +144,22 @@ def test_html_report(ci_run):
     assert out.returncode == 0, out.stderr[-3000:]
     html = (ci_run / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "passk" in html
+
+
+def test_seeds_fan_out_training_and_sampling():
+    out = snakemake(
+        "-n",
+        "-p",
+        "--cores",
+        "1",
+        "--configfile",
+        "config/ci.yaml",
+        "--config",
+        "seeds=[0, 3]",
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    assert jobs(text)["train"] == 2 * 3  # grpo and two SPS periods, twice
+    assert "results/runs/sps-p2/countdown/seed3/final" in text
+    assert "grpo@3=results/passk/grpo-s3/countdown.parquet" in text

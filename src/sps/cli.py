@@ -9,8 +9,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
-
 from sps.config import (
     BaselineConfig,
     ConfigError,
@@ -29,6 +27,8 @@ from sps.config import (
 
 def _threads(args: argparse.Namespace) -> None:
     if args.threads:
+        import torch  # here, so that the analysis commands start without loading torch
+
         torch.set_num_threads(args.threads)
 
 
@@ -111,18 +111,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 def write_run_info(out: Path, trainer) -> None:
     """run.json: the run's method and its budget, which the analysis compares across runs."""
     from sps.io import write_text_atomic
+    from sps.train.parity import BUDGET_KEYS
 
     rl = trainer.rl
     info = {
         "estimator": trainer.estimator,
         "schedule": vars(trainer.schedule),
         "seed": trainer.seed,
-        "budget": {
-            "steps": rl.steps,
-            "prompts_per_step": rl.prompts_per_step,
-            "group_size": rl.group_size,
-            "max_new_tokens": rl.max_new_tokens,
-        },
+        "budget": {key: getattr(rl, key) for key in BUDGET_KEYS},
     }
     write_text_atomic(json.dumps(info, indent=2, sort_keys=True), out / "run.json")
 

@@ -140,6 +140,7 @@ class RLConfig:
     warmup_steps: int
     max_new_tokens: int
     temperature: float
+    backend: str
     adv_scale: str
     loss_agg: str
     updates_per_batch: int
@@ -204,3 +205,4 @@ class SamplingConfig:
     top_p: float
     top_k: int
     max_new_tokens: int
+    backend: str

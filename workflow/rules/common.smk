@@ -55,12 +55,25 @@ SEED = config["seed"]
 BENCHMARKS = list(config["benchmarks"])
 # The base model is pretrained on the built-in task's traces (the first benchmark for now).
 PRETRAIN_BENCH = BENCHMARKS[0]
-METHODS = ["grpo"] + [f"sps-p{period}" for period in config["sps"]["periods"]]
+# Trained methods: GRPO, SPS at each period and adaptive threshold, and the baselines; every
+# one runs the same trainer on the same budget.
+BASELINES = list(config["baselines"]["methods"])
+METHODS = (
+    ["grpo"]
+    + [f"sps-p{period}" for period in config["sps"]["periods"]]
+    + [f"sps-a{threshold:g}" for threshold in config["sps"]["adaptive"]["thresholds"]]
+    + BASELINES
+)
+METHOD_RE = r"grpo|sps-p\d+|sps-a[0-9.e-]+|entropy-bonus|w-reinforce|unlikeliness|passk-training"
 MODELS = ["base"] + METHODS
+# Training seeds: the first seed's runs keep the plain method ids; every further seed trains
+# and samples each method again as `{method}-s{seed}`, and Pass@k aggregates over seeds.
+RUN_SEEDS = list(config["seeds"]) or [SEED]
+SEED_MODELS = [f"{method}-s{seed}" for method in METHODS for seed in RUN_SEEDS[1:]]
 # Evaluation snapshots `{method}-step{k}`: sampled with analysis.checkpoint_n in one shard.
 EVAL_STEPS = sorted(config["rl"]["eval_steps"])
 CHECKPOINTS = [f"{method}-step{step}" for method in METHODS for step in EVAL_STEPS]
-CHECKPOINT_RE = re.compile(r"(grpo|sps-p\d+)-step(\d+)")
+CHECKPOINT_RE = re.compile(rf"({METHOD_RE})-step(\d+)")
 SHARDS = list(range(config["sampling"]["shards"]))
 FIGURES = [
     "passk",
@@ -77,8 +90,8 @@ FORMATS = list(config["plots"]["formats"])
 
 wildcard_constraints:
     bench="|".join(map(re.escape, BENCHMARKS)),
-    method=r"grpo|sps-p\d+",
-    model=r"base|(grpo|sps-p\d+)(-step\d+)?",
+    method=METHOD_RE,
+    model=rf"base|({METHOD_RE})(-s\d+)?(-step\d+)?",
     shard="|".join(map(str, SHARDS)),
     seed=r"\d+",
 
@@ -122,23 +135,41 @@ def pretrain_cfg():
 
 
 def schedule(method):
-    """GRPO is SPS without IRL steps; sps-p{N} runs N RL steps, then irl.steps IRL steps."""
-    if method == "grpo":
-        return {"kind": "none"}
-    period = int(re.fullmatch(r"sps-p(\d+)", method).group(1))
-    return {
-        "kind": config["sps"]["schedule"],
-        "period": period,
-        "irl_steps": config["irl"]["steps"],
-    }
+    """GRPO and the baselines have no IRL steps; sps-p{N} runs N RL steps, then irl.steps
+    IRL steps; sps-a{T} runs irl.steps IRL steps whenever its indicator falls below T.
+    """
+    if (match := re.fullmatch(r"sps-p(\d+)", method)) is not None:
+        return {
+            "kind": config["sps"]["schedule"],
+            "period": int(match.group(1)),
+            "irl_steps": config["irl"]["steps"],
+        }
+    if (match := re.fullmatch(r"sps-a(.+)", method)) is not None:
+        adaptive = config["sps"]["adaptive"]
+        return {
+            "kind": "adaptive",
+            "threshold": float(match.group(1)),
+            "hysteresis": adaptive["hysteresis"],
+            "indicator": adaptive["indicator"],
+            "irl_steps": config["irl"]["steps"],
+        }
+    return {"kind": "none"}
 
 
 def irl_settings(method):
-    """GRPO reads only the IRL score and tau (for its s(y) and max p diagnostics), so the
-    other IRL keys stay out of its params and changing them reruns only the SPS runs."""
-    if method == "grpo":
+    """Runs without IRL steps read only the IRL score and tau (for their s(y) and max p
+    diagnostics), so the other IRL keys stay out of their params and changing them reruns
+    only the SPS runs."""
+    if not method.startswith("sps-"):
         return {key: config["irl"][key] for key in ("score", "tau")}
     return config["irl"]
+
+
+def method_settings(method):
+    """A baseline's estimator and its settings; GRPO and SPS use the GRPO estimator."""
+    if method in BASELINES:
+        return {"estimator": method, "baselines": config["baselines"]}
+    return {}
 
 
 def train_cfg(wildcards):
@@ -149,6 +180,7 @@ def train_cfg(wildcards):
             "rl": config["rl"],
             "irl": irl_settings(wildcards.method),
             "schedule": schedule(wildcards.method),
+            **method_settings(wildcards.method),
         }
     )
 
@@ -157,7 +189,11 @@ def sampling_settings(model):
     """A snapshot draws analysis.checkpoint_n samples per problem in one shard; the other
     models follow `sampling` (so checkpoint_n never reruns their sampling)."""
     if CHECKPOINT_RE.fullmatch(model):
-        return {**config["sampling"], "n": config["analysis"]["checkpoint_n"], "shards": 1}
+        return {
+            **config["sampling"],
+            "n": config["analysis"]["checkpoint_n"],
+            "shards": 1,
+        }
     return config["sampling"]
 
 
@@ -183,20 +219,24 @@ def plot_style():
 # --- paths ---
 
 
-def run_dir(method, bench):
-    return f"results/runs/{method}/{bench}/seed{SEED}"
+def run_dir(method, bench, seed=None):
+    return f"results/runs/{method}/{bench}/seed{RUN_SEEDS[0] if seed is None else seed}"
+
+
+MODEL_RE = re.compile(
+    rf"(?P<method>{METHOD_RE})(?:-s(?P<seed>\d+))?(?:-step(?P<step>\d+))?"
+)
 
 
 def model_dir(wildcards):
-    """The model a sample job draws from: the base model, a trained run's final weights or
-    one of its evaluation snapshots (`{method}-step{k}`)."""
+    """The model a sample job draws from: the base model, a trained run's final weights (of
+    another seed for `{method}-s{seed}`) or an evaluation snapshot (`{method}-step{k}`).
+    """
     if wildcards.model == "base":
         return "results/models/base"
-    snapshot = CHECKPOINT_RE.fullmatch(wildcards.model)
-    if snapshot:
-        method, step = snapshot.groups()
-        return f"{run_dir(method, wildcards.bench)}/evals/step{step}"
-    return f"{run_dir(wildcards.model, wildcards.bench)}/final"
+    parts = MODEL_RE.fullmatch(wildcards.model)
+    run = run_dir(parts["method"], wildcards.bench, parts["seed"])
+    return f"{run}/evals/step{parts['step']}" if parts["step"] else f"{run}/final"
 
 
 def shard_files(wildcards):
@@ -218,14 +258,24 @@ def metrics_table(method, bench):
 
 
 def passk_tables(wildcards):
-    return [passk_table(model, wildcards.bench) for model in MODELS + CHECKPOINTS]
+    models = MODELS + SEED_MODELS + CHECKPOINTS
+    return [passk_table(model, wildcards.bench) for model in models]
+
+
+def passk_key(model):
+    """A trained model's key for `--passk`: `method@seed` when there are several seeds."""
+    if model == "base" or len(RUN_SEEDS) == 1 or CHECKPOINT_RE.fullmatch(model):
+        return model
+    parts = MODEL_RE.fullmatch(model)
+    return f"{parts['method']}@{parts['seed'] or RUN_SEEDS[0]}"
 
 
 def passk_pairs(wildcards, input):
-    """`--passk` argument: model=table for every model and snapshot (in input order)."""
+    """`--passk` argument: model=table for every model, seed and snapshot (input order)."""
+    models = MODELS + SEED_MODELS + CHECKPOINTS
     return " ".join(
-        f"{model}={path}"
-        for model, path in zip(MODELS + CHECKPOINTS, input.passk, strict=True)
+        f"{passk_key(model)}={path}"
+        for model, path in zip(models, input.passk, strict=True)
     )
 
 
@@ -249,9 +299,8 @@ def metrics_tables(wildcards):
 
 def metrics_pairs(wildcards, input):
     """`--metrics` argument: method=table for every trained method (input is in METHODS order)."""
-    paths = input.metrics if hasattr(input, "metrics") else input
     return " ".join(
-        f"{method}={path}" for method, path in zip(METHODS, paths, strict=True)
+        f"{method}={path}" for method, path in zip(METHODS, input.metrics, strict=True)
     )
 
 
@@ -279,17 +328,20 @@ def analysis_table(name):
     return f"results/analysis/{{bench}}/{name}.parquet"
 
 
+def summary_csv(bench, suffix):
+    """One CSV table of the summary, shown in the report under its benchmark."""
+    return report(
+        f"results/summary_{bench}{suffix}.csv",
+        caption="../report/summary_csv.rst",
+        category=bench,
+        subcategory="tables",
+        labels={"table": f"summary{suffix}"},
+    )
+
+
 def summary_csvs():
     return [
-        report(
-            f"results/summary_{bench}{suffix}.csv",
-            caption="../report/summary_csv.rst",
-            category=bench,
-            subcategory="tables",
-            labels={"table": f"summary{suffix}"},
-        )
-        for bench in BENCHMARKS
-        for suffix in SUMMARY_CSVS
+        summary_csv(bench, suffix) for bench in BENCHMARKS for suffix in SUMMARY_CSVS
     ]
 
 
@@ -299,6 +351,7 @@ def figure_file(name, fmt):
         f"results/figures/{{bench}}/{name}.{fmt}",
         caption=f"../report/{name}.rst",
         category="{bench}",
+        subcategory="figures",
         labels={"figure": name, "format": fmt},
     )
 
@@ -307,13 +360,35 @@ def figure_files(name):
     return [figure_file(name, fmt) for fmt in FORMATS]
 
 
+def method_figure_file(fmt):
+    """A method's own figure (Pass@k at each training step), labelled by method."""
+    return report(
+        f"results/figures/{{bench}}/training_{{method}}.{fmt}",
+        caption="../report/training.rst",
+        category="{bench}",
+        subcategory="per method",
+        labels={"method": "{method}", "figure": "training", "format": fmt},
+    )
+
+
+def method_figure_files():
+    return [method_figure_file(fmt) for fmt in FORMATS]
+
+
 def all_figures():
-    return expand(
+    per_bench = expand(
         "results/figures/{bench}/{name}.{fmt}",
         bench=BENCHMARKS,
         name=FIGURES,
         fmt=FORMATS,
     )
+    per_method = expand(
+        "results/figures/{bench}/training_{method}.{fmt}",
+        bench=BENCHMARKS,
+        method=METHODS,
+        fmt=FORMATS,
+    )
+    return per_bench + per_method
 
 
 def all_analysis_tables():

@@ -14,6 +14,6 @@ rule sample:
         runtime=120,
         gpu=gpus(),
     params:
-        cfg=sample_cfg(),
+        cfg=sample_cfg,
     shell:
         "sps sample --cfg {params.cfg} --model {input.model} --data {input.data} --shard {wildcards.shard} --out {output} --threads {threads} > {log} 2>&1"

@@ -5,6 +5,13 @@ rule train:
     output:
         metrics="results/runs/{method}/{bench}/seed{seed}/metrics.parquet",
         final=directory("results/runs/{method}/{bench}/seed{seed}/final"),
+        # evaluation snapshots after each of rl.eval_steps (sampled as {method}-step{k})
+        evals=[
+            directory(
+                f"results/runs/{{method}}/{{bench}}/seed{{seed}}/evals/step{step}"
+            )
+            for step in EVAL_STEPS
+        ],
     log:
         "logs/train/{method}/{bench}/seed{seed}.log",
     conda:

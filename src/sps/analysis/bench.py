@@ -14,7 +14,7 @@ Tables (all small; the figures and the summary read only these):
 - crossover:   model, reference, bench, k_cross, k_low, k_high, share_none, n
 - checkpoints: method, step, model, bench, k, pass_at_k, ci_low, ci_high, n, entropy, reward
 - entropy_fit: method, bench, target, a, b, R_at_H0, r2, n_points
-- diversity:   model, bench, metric, value, ci_low, ci_high, n, n_problems, level
+- diversity:   model, bench, metric, value, ci_low, ci_high, n, n_problems, level, ngram_unit
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def _entropy_fit(
     (base at step 0, snapshots, final model) against the training entropy near each; and
     R = training reward_mean against entropy, both averaged over blocks of `window` steps."""
     rows = []
-    for method in sorted(set(checkpoints["method"]) | set(metrics)):
+    for method in dict.fromkeys([*checkpoints["method"], *metrics]):  # the given model order
         points = checkpoints[(checkpoints["method"] == method) & (checkpoints["k"] == 1)]
         if len(points):
             fit = ceiling.entropy_fit(points["entropy"], points["pass_at_k"])
@@ -231,6 +231,7 @@ def _diversity(
         res = Resampler(len(table), settings.bootstrap, settings.seed)
         frames.append(diversity.aggregate(table, res, settings.level).assign(model=model))
     cols = ["model", "bench", "metric", "value", "ci_low", "ci_high", "n", "n_problems", "level"]
+    cols += ["ngram_unit"]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True).assign(bench=bench)[cols]

@@ -12,6 +12,7 @@ indices and a (B x groups) @ (groups x K) product rather than B x P x K.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,7 +68,8 @@ def interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndar
     tail = 100 * (1 - level) / 2
     boot = np.asarray(boot, dtype=np.float64)
     if np.isnan(boot).any():
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an all-NaN column has a NaN interval, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
             low, high = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
     else:
         low, high = np.percentile(boot, [tail, 100 - tail], axis=0)

@@ -75,15 +75,129 @@ def coverage_table(tables: Mapping[str, pd.DataFrame], bench: str) -> pd.DataFra
     return frame[["model", "bench", "n", "coverage", "n_problems", "n_solved"]]
 
 
-# --- asymptote of a Pass@k curve: pass@k ~ U - a k^(-b) ---------------------------------------
+# --- asymptote of a Pass@k curve ---------------------------------------------------------------
 #
-# Why this form: if a problem's per-sample success probability p has a density that behaves
-# like p^(b-1) near 0 (a Beta(b, .) share of hard-but-solvable problems) and a share 1 - U of
-# problems has p = 0, then 1 - pass@k = (1 - U) + E[(1 - p)^k] and E[(1 - p)^k] ~ C k^(-b).
-# For fixed b the model is linear in (U, a), so the fit is a grid over b with closed-form least
-# squares for U and a at each b (numpy only), refined on a finer grid around the best b.
+# Two saturating forms, each with three parameters, fitted by least squares over log-spaced k:
+#   power:  pass@k ~ U - a k^(-b)                        (method.md)
+#   beta:   pass@k ~ U (1 - E[(1 - p)^k]), p ~ Beta(alpha, beta)
+# Why: if a share U of problems is solvable with per-sample success p ~ Beta(alpha, beta) and
+# the rest never, the expected Pass@k is exactly the beta form, E[(1 - p)^k] =
+# B(alpha, beta + k) / B(alpha, beta), whose tail is ~ C k^(-alpha): the power form is its
+# large-k limit. Over the whole k range the power form misfits such curves (and overshoots U),
+# so the form with the smaller residual sum of squares is kept ("if the fit says so").
+# Both are linear in their scale given the shape, so each fit is a grid over the shape with
+# closed-form least squares for the rest (numpy only).
 
 B_GRID = np.geomspace(0.01, 5.0, 160)
+ALPHA_GRID = np.geomspace(0.03, 20.0, 70)
+BETA_GRID = np.geomspace(0.03, 300.0, 70)
+FORMS = ("power", "beta")
+
+
+def lgamma(x: np.ndarray) -> np.ndarray:
+    """log Gamma(x) for x > 0 (numpy has none): shift x >= 8 by the recurrence, then the
+    Stirling series, accurate to about 1e-13."""
+    x = np.asarray(x, dtype=np.float64).copy()
+    shift = np.zeros_like(x)
+    for _ in range(8):
+        small = x < 8
+        shift -= np.where(small, np.log(np.where(small, x, 1.0)), 0.0)
+        x = np.where(small, x + 1, x)
+    inv, inv2 = 1 / x, 1 / x**2
+    series = inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+    return shift + (x - 0.5) * np.log(x) - x + 0.5 * np.log(2 * np.pi) + series
+
+
+def beta_tail(alpha: np.ndarray, beta: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """E[(1 - p)^k] for p ~ Beta(alpha, beta): B(alpha, beta + k) / B(alpha, beta);
+    broadcasts alpha and beta against ks (last axis)."""
+    alpha, beta = np.asarray(alpha)[..., None], np.asarray(beta)[..., None]
+    log_ratio = lgamma(beta + ks) + lgamma(alpha + beta) - lgamma(beta) - lgamma(alpha + beta + ks)
+    return np.exp(log_ratio)
+
+
+def _as_batch(
+    ks: np.ndarray, y: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Float ks, y as a batch (R x K), lo and hi per row (R,), and whether y was one curve."""
+    y = np.asarray(y, dtype=np.float64)
+    single = y.ndim == 1
+    y = y[None, :] if single else y
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (len(y),))
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (len(y),))
+    return np.asarray(ks, dtype=np.float64), y, lo, hi, single
+
+
+def _best_per_row(sse: np.ndarray, *grids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, each R x G array at the column of least SSE, then that SSE (each (R,))."""
+    best = np.argmin(sse, axis=1)
+    rows = np.arange(len(sse))
+    return tuple(g[rows, best] for g in (*grids, sse))
+
+
+def _beta_best(
+    ks: np.ndarray,
+    y: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Per row of y (R x K), the (alpha, beta) of the candidates (R x G each) with the least
+    SSE, U = <y, z> / <z, z> clipped to [lo, hi], z = 1 - E[(1 - p)^k]."""
+    z = 1 - beta_tail(alpha, beta, ks)  # R x G x K
+    syz = np.einsum("rgk,rk->rg", z, y)
+    szz = (z**2).sum(axis=2)
+    u = np.clip(syz / szz, lo[:, None], hi[:, None])
+    sse = (y**2).sum(axis=1)[:, None] - 2 * u * syz + u**2 * szz
+    return _best_per_row(sse, alpha, beta, u)
+
+
+def fit_beta(
+    ks: np.ndarray,
+    y: np.ndarray,
+    lo: float | np.ndarray = -np.inf,
+    hi: float | np.ndarray = np.inf,
+) -> dict[str, np.ndarray]:
+    """Least-squares U, alpha, beta of y ~ U (1 - B(alpha, beta + k) / B(alpha, beta)) with
+    lo <= U <= hi, for one curve (K,) or a batch (R x K): a shared log grid over (alpha, beta),
+    then two finer local grids around each row's best."""
+    ks, y, lo, hi, single = _as_batch(ks, y, lo, hi)
+    # coarse: one (G x K) design shared by every row, so the products are plain matmuls
+    alpha, beta = (g.ravel() for g in np.meshgrid(ALPHA_GRID, BETA_GRID, indexing="ij"))
+    z = 1 - beta_tail(alpha, beta, ks)
+    syz, szz = y @ z.T, (z**2).sum(axis=1)[None, :]
+    u = np.clip(syz / szz, lo[:, None], hi[:, None])
+    best = np.argmin((y**2).sum(axis=1)[:, None] - 2 * u * syz + u**2 * szz, axis=1)
+    a_best, b_best = alpha[best], beta[best]
+    steps = [np.log(ALPHA_GRID[1] / ALPHA_GRID[0]), np.log(BETA_GRID[1] / BETA_GRID[0])]
+    offsets = np.linspace(-1, 1, 7)
+    for _ in range(2):  # refine: 7 x 7 around the best, one (then a quarter) coarse step wide
+        da, db = (o.ravel() for o in np.meshgrid(offsets * steps[0], offsets * steps[1]))
+        cand_a = a_best[:, None] * np.exp(da)[None, :]
+        cand_b = b_best[:, None] * np.exp(db)[None, :]
+        a_best, b_best, u_best, sse = _beta_best(ks, y, cand_a, cand_b, lo, hi)
+        steps = [step / 4 for step in steps]
+    out = {"U": u_best, "alpha": a_best, "beta": b_best, "sse": sse}
+    return {k: v[0] for k, v in out.items()} if single else out
+
+
+def fit_best(
+    ks: np.ndarray, y: np.ndarray, lo: float = -np.inf, hi: float = np.inf
+) -> dict[str, object]:
+    """Both forms fitted to one curve; the one with the smaller SSE, its name under "form"."""
+    fits = {"power": fit_asymptote(ks, y, lo, hi), "beta": fit_beta(ks, y, lo, hi)}
+    form = min(FORMS, key=lambda f: float(fits[f]["sse"]))
+    return {"form": form, **fits[form]}
+
+
+def fitted_curve(row: Mapping[str, object], ks: np.ndarray) -> np.ndarray:
+    """The fitted Pass@k at ks of an asymptote-table row (either form)."""
+    ks = np.asarray(ks, dtype=np.float64)
+    if row["form"] == "beta":
+        return float(row["U"]) * (1 - beta_tail(float(row["alpha"]), float(row["beta"]), ks))
+    b = 0.0 if np.isnan(float(row["b"])) else float(row["b"])
+    return float(row["U"]) - float(row["a"]) * ks**-b
 
 
 def fit_ks(n: int, per_octave: int = 4) -> list[int]:
@@ -116,9 +230,7 @@ def _best_on_grid(
     a = np.where(fixed, np.maximum(slope, 0.0), a)
     u = bound
     sse = ((y[:, None, :] - u[:, :, None] + a[:, :, None] * x) ** 2).sum(axis=2)
-    best = np.argmin(sse, axis=1)
-    rows = np.arange(len(y))
-    return b_grid[rows, best], u[rows, best], a[rows, best], sse[rows, best]
+    return _best_per_row(sse, b_grid, u, a)
 
 
 def fit_asymptote(
@@ -132,12 +244,7 @@ def fit_asymptote(
 
     Returns arrays (scalars for one curve) U, a, b, sse. A flat curve gives a = 0 (b NaN).
     """
-    ks = np.asarray(ks, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    single = y.ndim == 1
-    y = y[None, :] if single else y
-    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), (len(y),))
-    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), (len(y),))
+    ks, y, lo, hi, single = _as_batch(ks, y, lo, hi)
     coarse = np.broadcast_to(B_GRID, (len(y), len(B_GRID)))
     b, *_ = _best_on_grid(ks, y, coarse, lo, hi)
     # refine between the coarse neighbours of the best b
@@ -154,13 +261,13 @@ def asymptote(
     ks: list[int],
     resampler: Resampler,
     level: float = 0.95,
-) -> dict[str, float]:
-    """Fit U - a k^(-b) to one model's mean Pass@k over `ks` (values: per-group pass@ks, the
-    last k being n), with a bootstrap interval for U and a residual check.
+) -> dict[str, object]:
+    """Fit one model's mean Pass@k over `ks` (values: per-group pass@ks, the last k being n)
+    in both forms, keep the one with the smaller residual, and bootstrap U in that form.
 
-    The fit keeps U in [observed Pass@n, 1] (the ceiling cannot lie below what n samples
-    already reached, nor above every problem), and so does the interval; U_free is the
-    unconstrained fit's U, and `clipped` says which bound binds. Residual check: rmse and
+    U is kept in [observed Pass@n, 1] by the fit (the ceiling cannot lie below what n samples
+    already reached, nor above every problem), and so is its interval; U_free is the
+    unconstrained fit's U and `clipped` says which bound binds. Residual check: rmse and
     max |residual|, and in_band, the share of fitted k whose fitted value lies inside the
     curve's own bootstrap interval (1 = the fit is within the noise everywhere).
     """
@@ -168,25 +275,34 @@ def asymptote(
     y = np.bincount(groups, minlength=len(values)) @ values / len(groups)
     boot = resampler.means(values, groups)
     pass_n = float(y[-1])
-    free = fit_asymptote(ks_arr, y)
-    fit = fit_asymptote(ks_arr, y, lo=pass_n, hi=1.0)
-    fits = fit_asymptote(ks_arr, boot, lo=boot[:, -1], hi=1.0)
-    u_low, u_high = interval(fits["U"], level)
+    fitters = {"power": fit_asymptote, "beta": fit_beta}
+    fits = {form: fitters[form](ks_arr, y, lo=pass_n, hi=1.0) for form in FORMS}
+    form = min(FORMS, key=lambda f: float(fits[f]["sse"]))
+    fit = fits[form]
+    u_free = float(fitters[form](ks_arr, y)["U"])
+    u_boot = fitters[form](ks_arr, boot, lo=boot[:, -1], hi=1.0)["U"]
+    u_low, u_high = interval(u_boot, level)
     band_low, band_high = interval(boot, level)
-    fitted = fit["U"] - fit["a"] * ks_arr ** -np.nan_to_num(fit["b"], nan=0.0)
-    resid = y - fitted
-    in_band = (fitted >= band_low - 1e-12) & (fitted <= band_high + 1e-12)
-    u_free = float(free["U"])
-    return {
+    row: dict[str, object] = {
+        "form": form,
         "U": float(fit["U"]),
         # a resample's U is at least its own Pass@n, which may lie below the observed one
         "U_low": float(np.clip(u_low, pass_n, 1.0)),
         "U_high": float(np.clip(u_high, pass_n, 1.0)),
         "U_free": u_free,
         "clipped": "to Pass@n" if u_free < pass_n else ("to 1" if u_free > 1 else ""),
-        "a": float(fit["a"]),
-        "b": float(fit["b"]),
+        "a": float(fits["power"]["a"]) if form == "power" else np.nan,
+        "b": float(fits["power"]["b"]) if form == "power" else np.nan,
+        "alpha": float(fits["beta"]["alpha"]) if form == "beta" else np.nan,
+        "beta": float(fits["beta"]["beta"]) if form == "beta" else np.nan,
+        "rmse_power": float(np.sqrt(fits["power"]["sse"] / len(ks_arr))),
+        "rmse_beta": float(np.sqrt(fits["beta"]["sse"] / len(ks_arr))),
         "pass_at_n": pass_n,
+    }
+    fitted = fitted_curve(row, ks_arr)
+    resid = y - fitted
+    in_band = (fitted >= band_low - 1e-12) & (fitted <= band_high + 1e-12)
+    return row | {
         "rmse": float(np.sqrt(np.mean(resid**2))),
         "max_abs_resid": float(np.abs(resid).max()),
         "in_band": float(in_band.mean()),

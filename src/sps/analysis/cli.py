@@ -1,4 +1,7 @@
-"""`sps passk | analyze | plot {passk,dynamics,sweep} | summary`: the analysis commands.
+"""`sps passk | diversity | analyze | plot KIND | summary`: the analysis commands.
+
+passk and diversity read sample shards; analyze turns their small tables (and the training
+metrics) into every table of results/analysis/{bench}; plot and summary read only those.
 
 Every output is written under a temporary name in its directory and renamed when complete.
 """
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -29,13 +33,14 @@ SUMMARY_TABLES = (
     "unsolved",
 )
 TABLE_PLOTS = {  # figure kind -> (analysis tables it reads, help)
-    "passk": (("passk", "coverage"), "Pass@k vs k with 95% bands and the union ceiling"),
+    "passk": (("passk", "coverage"), "Pass@k vs k with 95%% bands and the union ceiling"),
     "sweep": (("passk",), "Pass@1 and Pass@n vs SPS period"),
     "diff": (("diff",), "Pass@k difference to GRPO (and base) with paired intervals"),
     "ceiling": (("coverage", "asymptote", "crossover", "passk"), "coverage, fitted U, union"),
     "diversity": (("diversity",), "distinct answers, correct completions, distinct-n"),
     "checkpoints": (("checkpoints",), "Pass@1 and Pass@large k vs training step"),
     "entropy": (("checkpoints", "entropy_fit"), "Pass@1 vs entropy with R = -a exp(H) + b"),
+    "training": (("checkpoints",), "one method's Pass@k curves at each evaluated step"),
 }
 
 
@@ -93,8 +98,22 @@ def cmd_diversity(args: argparse.Namespace) -> None:
     write_parquet_atomic(diversity.problem_table(samples, section["ngram_unit"]), args.out)
 
 
+def check_budgets(metric_paths: dict[str, str], allow_mismatch: bool) -> None:
+    """Refuse (or, when allowed, warn about) trained runs whose budgets differ; each run's
+    run.json sits beside its metrics.parquet."""
+    from sps.train.parity import check_parity, read_budget
+
+    budgets = {}
+    for model, path in metric_paths.items():
+        info = Path(path).with_name("run.json")
+        if info.is_file():
+            budgets[model] = read_budget(info)
+    for line in check_parity(budgets, allow_mismatch):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def cmd_analyze(args: argparse.Namespace) -> None:
-    settings, _ = analysis_settings(args.cfg)
+    settings, section = analysis_settings(args.cfg)
     tables: dict[str, dict[object, pd.DataFrame]] = {}
     for model, seeds in seeded_pairs(args.passk).items():
         for seed_key, path in seeds.items():
@@ -102,10 +121,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
                 if seed in tables.setdefault(model, {}):
                     raise ValueError(f"--passk: seed {seed} of {model!r} given twice")
                 tables[model][seed] = table
-    metrics = {
-        m: io.read_columns(p, ENTROPY_METRICS)
-        for m, p in pairs_to_dict(args.metrics, "--metrics").items()
-    }
+    metric_paths = pairs_to_dict(args.metrics, "--metrics")
+    check_budgets(metric_paths, section["allow_budget_mismatch"])
+    metrics = {m: io.read_columns(p, ENTROPY_METRICS) for m, p in metric_paths.items()}
     per_problem = {
         m: pd.read_parquet(p) for m, p in pairs_to_dict(args.diversity, "--diversity").items()
     }
@@ -137,6 +155,10 @@ def cmd_plot(args: argparse.Namespace) -> None:
         from sps.plots import sweep
 
         sweep.plot_sweep(tables["passk"], spec, args.out_prefix)
+    elif args.kind == "training":
+        from sps.plots import training
+
+        training.plot(tables, spec, args.out_prefix, args.method)
     else:
         module = importlib.import_module(f"sps.plots.{args.kind}")
         module.plot(tables, spec, args.out_prefix)
@@ -223,6 +245,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for kind, (names, text) in TABLE_PLOTS.items():
         p = _add_plot(kinds, kind, text)
         p.add_argument("--analysis-dir", required=True, help=f"reads {', '.join(names)} .parquet")
+        if kind == "training":
+            p.add_argument("--method", required=True, help="a trained method id, e.g. grpo")
     p = _add_plot(kinds, "dynamics", "reward, entropy, distinct ratio vs step")
     p.add_argument("--metrics", nargs="+", type=pair, required=True, metavar="MODEL=PATH")
     plot.set_defaults(func=cmd_plot)

@@ -18,6 +18,7 @@ distinct_correct_solved averages distinct_correct over the problems the model so
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -89,7 +90,7 @@ def problem_row(frame: pd.DataFrame, unit: str = "char") -> dict[str, float]:
 
 
 def problem_table(samples: pd.DataFrame, unit: str = "char") -> pd.DataFrame:
-    """One row per problem (sorted by problem_id): n, c and every metric."""
+    """One row per problem (sorted by problem_id): n, c, every metric and ngram_unit."""
     missing = [c for c in COLUMNS if c not in samples.columns]
     if missing:
         raise ValueError(f"samples lack column(s) {missing}")
@@ -97,7 +98,8 @@ def problem_table(samples: pd.DataFrame, unit: str = "char") -> pd.DataFrame:
         {"problem_id": str(pid), **problem_row(group, unit)}
         for pid, group in samples.groupby("problem_id", sort=True, observed=True)
     ]
-    return pd.DataFrame(rows).sort_values("problem_id", ignore_index=True)
+    table = pd.DataFrame(rows).sort_values("problem_id", ignore_index=True)
+    return table.assign(ngram_unit=unit)
 
 
 def read_samples(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -123,17 +125,13 @@ def aggregate(
     table = per_problem.sort_values("problem_id", ignore_index=True)
     values = table[list(METRICS)].to_numpy(dtype=np.float64)
     resampler = resampler or Resampler(len(table))
+    with warnings.catch_warnings():  # a metric NaN for every problem stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(values, axis=0)
     # distinct-n is NaN for a problem whose completions are all shorter than n: mean the rest
-    filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
+    filled = np.where(np.isnan(values), means, values)
     low, high = interval(resampler.means(filled), level)
-    rows = pd.DataFrame(
-        {
-            "metric": list(METRICS),
-            "value": np.nanmean(values, axis=0),
-            "ci_low": low,
-            "ci_high": high,
-        }
-    )
+    rows = pd.DataFrame({"metric": list(METRICS), "value": means, "ci_low": low, "ci_high": high})
     solved = table[table["c"] > 0]
     extra = {
         "metric": "distinct_correct_solved",
@@ -142,4 +140,5 @@ def aggregate(
         "ci_high": np.nan,
     }
     rows = pd.concat([rows, pd.DataFrame([extra])], ignore_index=True)
-    return rows.assign(n=int(table["n"].min()), n_problems=len(table), level=level)
+    unit = str(table["ngram_unit"].iloc[0]) if "ngram_unit" in table.columns else "char"
+    return rows.assign(n=int(table["n"].min()), n_problems=len(table), level=level, ngram_unit=unit)

@@ -64,10 +64,12 @@ def bench_table(
             row[f"pass_at_{name}_high"] = float(curve.loc[k, "ci_high"])
         row["coverage_at_n"] = float(cov.loc[model, "coverage"])
         fit = _by_model(tables.get("asymptote"), model)
-        row |= {c: np.nan for c in ("U", "U_low", "U_high", "fit_rmse")} | {"U_clipped": ""}
+        row |= {c: np.nan for c in ("U", "U_low", "U_high", "fit_rmse")}
+        row |= {"U_form": "", "U_clipped": ""}
         if fit is not None:
             row |= {c: float(fit[c]) for c in ("U", "U_low", "U_high")}
-            row |= {"fit_rmse": float(fit["rmse"]), "U_clipped": fit["clipped"]}
+            row |= {"U_form": fit["form"], "fit_rmse": float(fit["rmse"])}
+            row["U_clipped"] = fit["clipped"]
         cross = _by_model(tables.get("crossover"), model)
         row |= {c: np.nan for c in ("k_cross", "k_cross_low", "k_cross_high")}
         if cross is not None:
@@ -97,17 +99,16 @@ def _ci(point: float, low: float, high: float, digits: int = 3) -> str:
     return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def _k_text(k: float, n: int) -> str:
-    return "none" if np.isinf(k) else f"{int(k)}" if not np.isnan(k) else ""
-
-
 def _cross_text(row: pd.Series) -> str:
+    """'37 [20, 90]', '37 [20, > n]', 'none within n [120, > n]' or 'none within n'."""
     if np.isnan(row["k_cross"]):
         return ""
     n = int(row["n"])
+    if np.isinf(row["k_cross_low"]):
+        return f"none within {n}"
     high = f"> {n}" if np.isinf(row["k_cross_high"]) else f"{int(row['k_cross_high'])}"
     point = f"none within {n}" if np.isinf(row["k_cross"]) else f"{int(row['k_cross'])}"
-    return f"{point} [{_k_text(row['k_cross_low'], n)}, {high}]"
+    return f"{point} [{int(row['k_cross_low'])}, {high}]"
 
 
 def markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -134,7 +135,8 @@ def markdown_table(table: pd.DataFrame) -> str:
         cells.append(_ci(r["pass_at_n"], r["pass_at_n_low"], r["pass_at_n_high"]))
         cells.append(_fmt(r["coverage_at_n"]))
         u = _ci(r["U"], r["U_low"], r["U_high"])
-        cells.append(u + (f" (clipped {r['U_clipped']})" if u and r["U_clipped"] else ""))
+        notes = [r["U_form"]] + ([f"at bound: {r['U_clipped'][3:]}"] if r["U_clipped"] else [])
+        cells.append(f"{u} ({', '.join(notes)})" if u else "")
         cells.append(_cross_text(r))
         cells.append(_fmt(r["distinct_correct"], 2))
         cells += [_fmt(r["final_reward"]), _fmt(r["final_distinct_ratio"])]
@@ -194,11 +196,15 @@ def frame_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def diversity_table(diversity: pd.DataFrame) -> pd.DataFrame:
+    """Wide: one row per model, one column per diversity metric (means over problems)."""
     if diversity.empty:
         return pd.DataFrame()
     wide = diversity.pivot(index="model", columns="metric", values="value")
     wide = wide.reindex(model_order(list(wide.index)))
-    return wide.reset_index().rename_axis(columns=None)
+    first = ["distinct_answers", "distinct_correct", "distinct_correct_norm"]
+    first += ["distinct_correct_solved", "top1_share"]
+    cols = [c for c in first if c in wide.columns] + [c for c in wide.columns if c not in first]
+    return wide[cols].reset_index().rename_axis(columns=None)
 
 
 def bench_section(
@@ -219,8 +225,11 @@ def bench_section(
         f"## {bench}",
         "",
         f"{int(union['n_problems'])} test problems. Pass@k: unbiased estimator averaged over "
-        f"problems, [{pct} bootstrap interval over problems]. U: asymptote of the fit "
-        "Pass@k ~ U - a k^-b, clipped to [Pass@n, 1]. Base overtakes at k: smallest k from which "
+        f"problems, [{pct} bootstrap interval over problems]. U: asymptote of the fitted curve, "
+        "kept in [Pass@n, 1], in the form that fits better: power, Pass@k ~ U - a k^-b, or "
+        "beta, Pass@k ~ U (1 - E[(1-p)^k]) with per-problem success p ~ Beta (whose tail is the "
+        "power law); 'at bound' when the unconstrained fit lies outside. Base overtakes at k: "
+        "smallest k from which "
         "base Pass@k stays above the model's ('none' within n samples), with its paired "
         "interval ('> n': too many resamples without a crossover). Distinct correct: distinct "
         "correct completions per problem (mean over all problems). Final values: mean over the "

@@ -1,21 +1,26 @@
 """Tokens/s of `model.generate` (the hf backend) against our fast sampler, in one process.
 
-Same model, prompts, settings and seed for both; a small warm-up call each, then `--repeats`
+Same model, prompts, settings and seed for both; one warm-up call each, then `--repeats`
 timed calls per backend, interleaved (hf, fast, hf, fast, ...) so that a change of machine
-load hits both. Tokens are the generated completion tokens (EOS included, padding not).
+load hits both; the best and the mean are printed. Tokens are the generated completion tokens
+(EOS included, padding not).
 
 CPU default: the built-in model (results/models/base, or a briefly pretrained one when it is
-absent) at the config's evaluation settings (`sampling` section: n per problem, batch size,
-max_new_tokens, temperature, top-p, top-k) on the test problems:
+absent) at the config's evaluation settings (`sampling` section: n = 256 per problem, batch
+size 1024, max_new_tokens 64, temperature 1, top-p 1, top-k 0) on 16 test problems:
 
-    python -m sps.benchmarks.sampling                      # 16 test problems x n=256
-    python -m sps.benchmarks.sampling --problems 64 --threads 1
+    python -m sps.benchmarks.sampling                       # torch's default threads
+    python -m sps.benchmarks.sampling --threads 1           # as the pipeline's sample jobs
+    python -m sps.benchmarks.sampling --n 64 --problems 64  # exactly one `sps sample` shard
+    python -m sps.benchmarks.sampling --no-dedup            # fast sampler without prefix dedup
 
 CUDA (`--cuda-shape`): the SmolLM2-135M shape (hidden 576, 30 layers, 9 heads, 3 kv heads,
 intermediate 1536, vocab 49152, tied embeddings) with random bf16 weights, batch 1024 (16
-prompts x 64 samples), 128-token random prompts, 256 new tokens:
+prompts x 64 samples), 128-token random prompts, 256 new tokens; the baseline is plain
+`model.generate` (do_sample, no output_scores: the hf backend's scores for 256 steps x 1024
+rows x 49152 would take 51 GB):
 
-    python -m sps.benchmarks.sampling --cuda-shape
+    python -m sps.benchmarks.sampling --cuda-shape --repeats 3
 """
 
 from __future__ import annotations
@@ -29,9 +34,8 @@ import torch
 
 from sps.config import ModelConfig, PretrainConfig, SamplingConfig, TaskConfig, section, validate
 from sps.rollout import generate
-from sps.rollout.base import SampleParams
-
-BACKENDS = ("hf", "fast")
+from sps.rollout.base import SampleParams, encode_prompts
+from sps.rollout.hf import sample_padded
 
 
 class IdTokenizer:
@@ -102,19 +106,56 @@ def cuda_shape_model(device: torch.device):
     return model.eval(), IdTokenizer()
 
 
-def time_backend(model, tok, prompts, params, backend: str, seed: int) -> tuple[float, int]:
+def plain_generate(model, tok, prompts: list[str], params: SampleParams, seed: int) -> int:
+    """`model.generate` sampling as the hf backend does it, minus output_scores; returns
+    the number of generated tokens (through EOS)."""
+    device = next(model.parameters()).device
+    rows = [r for r in encode_prompts(tok, prompts) for _ in range(params.n)]
+    total = 0
+    for start in range(0, len(rows), params.batch_size):
+        torch.manual_seed(seed + start)
+        chunk = rows[start : start + params.batch_size]
+        ids, out = sample_padded(model, tok, chunk, params, device)
+        new = out[:, ids.shape[1] :]
+        is_eos = new == tok.eos_token_id
+        stopped = is_eos.any(1)
+        length = torch.where(stopped, is_eos.int().argmax(1) + 1, new.shape[1])
+        total += int(length.sum())
+    return total
+
+
+def time_backend(model, tok, prompts, params, backend: str, seed: int, dedup: bool = True):
+    """(seconds, generated tokens) of one call."""
+    from sps.rollout import fast
+
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
-    ro = generate(model, tok, prompts, params, seed, backend=backend)
+    if backend == "generate":
+        n_tok = plain_generate(model, tok, prompts, params, seed)
+    elif backend == "fast" and not dedup:
+        s = fast.sample(
+            model,
+            encode_prompts(tok, prompts),
+            params,
+            seed,
+            tok.eos_token_id,
+            tok.pad_token_id,
+            static=True,
+        )
+        n_tok = sum(s.lengths)
+    else:
+        ro = generate(model, tok, prompts, params, seed, backend=backend)
+        n_tok = sum(len(t) for t in ro.token_ids)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return time.perf_counter() - start, sum(len(t) for t in ro.token_ids)
+    return time.perf_counter() - start, n_tok
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cuda-shape", action="store_true", help="SmolLM2-135M shape on CUDA")
+    ap.add_argument("--cuda-shape", action="store_true", help="the SmolLM2-135M shape on CUDA")
+    ap.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda with --cuda-shape")
     ap.add_argument("--model", type=Path, default=Path("results/models/base"))
     ap.add_argument("--data", type=Path, default=Path("results/data/countdown/test.parquet"))
     ap.add_argument("--problems", type=int, default=16, help="test problems (CPU mode)")
@@ -124,16 +165,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed calls per backend")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--pretrain-steps", type=int, default=300)
-    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    ap.add_argument(
+        "--baseline",
+        choices=["hf", "generate"],
+        help="hf: the hf backend (default on CPU); generate: plain model.generate (CUDA)",
+    )
+    ap.add_argument("--no-dedup", action="store_true", help="fast: the static path only")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     s = section(SamplingConfig, validate({})["sampling"])
+    device = torch.device(args.device or ("cuda" if args.cuda_shape else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device")
     if args.cuda_shape:
-        if not torch.cuda.is_available():
-            raise SystemExit("--cuda-shape needs a CUDA device")
-        device = torch.device("cuda")
         model, tok = cuda_shape_model(device)
         gen = torch.Generator().manual_seed(0)
         n_prompts, n = 16, args.n or 64
@@ -142,12 +188,9 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(n_prompts)
         ]  # 127 ids + BOS = 128 prompt tokens
         params = SampleParams(
-            n=n,
-            max_new_tokens=args.max_new_tokens or 256,
-            batch_size=args.batch_size or 1024,
+            n=n, max_new_tokens=args.max_new_tokens or 256, batch_size=args.batch_size or 1024
         )
     else:
-        device = torch.device("cpu")
         model, tok = builtin_model(args.model, device, args.pretrain_steps)
         model.eval()
         prompts = builtin_prompts(args.data, args.problems)
@@ -159,29 +202,38 @@ def main(argv: list[str] | None = None) -> None:
             top_k=s.top_k,
             batch_size=args.batch_size or s.batch_size,
         )
+    base = args.baseline or ("generate" if args.cuda_shape else "hf")
+    backends = [base, "fast"]
     print(
         f"device {device} ({torch.get_num_threads()} threads), {len(prompts)} prompts x "
         f"n={params.n}, batch_size {params.batch_size}, max_new_tokens "
         f"{params.max_new_tokens}, temperature {params.temperature}, top_p {params.top_p}, "
-        f"top_k {params.top_k}"
+        f"top_k {params.top_k}; baseline {base}, fast {'static' if args.no_dedup else 'default'}"
     )
-    warm = SampleParams(**{**params.__dict__, "n": min(params.n, params.batch_size)})
-    for backend in args.backends:  # warm-up: kernels, allocator, (CUDA) graph capture
-        time_backend(model, tok, prompts[:1], warm, backend, seed=1)
-    runs: dict[str, list[tuple[float, int]]] = {b: [] for b in args.backends}
+    dedup = not args.no_dedup
+    # Warm-up (kernels, allocator): one chunk each; on CUDA the fast sampler's warm-up is a
+    # full call, which captures the CUDA graphs that the timed calls then replay.
+    one = SampleParams(**{**params.__dict__, "n": min(params.n, params.batch_size)})
+    time_backend(model, tok, prompts[:1], one, base, seed=1)
+    if device.type == "cuda":
+        time_backend(model, tok, prompts, params, "fast", seed=1, dedup=dedup)
+    else:
+        time_backend(model, tok, prompts[:1], one, "fast", seed=1, dedup=dedup)
+    runs: dict[str, list[tuple[float, int]]] = {b: [] for b in backends}
     for rep in range(args.repeats):
-        for backend in args.backends:
-            runs[backend].append(time_backend(model, tok, prompts, params, backend, seed=rep))
+        for backend in backends:
+            runs[backend].append(
+                time_backend(model, tok, prompts, params, backend, seed=rep, dedup=dedup)
+            )
     best = {}
     for backend, rs in runs.items():
         rates = [n / t for t, n in rs]
         best[backend] = max(rates)
         print(
-            f"{backend:>4}: best {max(rates):10.0f} tok/s, mean {statistics.mean(rates):10.0f}"
+            f"{backend:>8}: best {max(rates):9.0f} tok/s, mean {statistics.mean(rates):9.0f}"
             f" tok/s over {len(rs)} runs ({', '.join(f'{n} tok in {t:.2f} s' for t, n in rs)})"
         )
-    if len(best) == 2:
-        print(f"ratio fast/hf (best): {best['fast'] / best['hf']:.2f}x")
+    print(f"ratio fast/{base} (best): {best['fast'] / best[base]:.2f}x")
 
 
 if __name__ == "__main__":

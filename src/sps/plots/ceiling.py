@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sps.analysis.ceiling import UNION
+from sps.analysis.ceiling import UNION, fitted_curve
 from sps.plots.passk import log2_k_axis
 from sps.plots.style import (
     GREY,
@@ -91,10 +91,10 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         left.set_xlim(min(0.9 * float(fit["pass_at_n"].min()) if len(fit) else 1.0, 0.95), 1.005)
         left.set_xlabel("share of problems")
         left.grid(axis="y", visible=False)
-        left.set_title(f"filled: coverage at n; ◇: fitted U ({level:.0%} CI)", fontsize=9)
+        left.set_title(f"filled: coverage at n; ◇: U ({level:.0%} CI)", fontsize=9)
         _fit_panel(right, tables.get("passk"), fit, models)
         bench = cov["bench"].iloc[0]
-        fig.suptitle(f"Empirical ceiling on {bench}: Pass@k ~ U - a k^(-b)")
+        fig.suptitle(f"Empirical ceiling on {bench}: coverage and the fitted asymptote U of Pass@k")
         return save_figure(fig, out_prefix, style)
 
 
@@ -115,21 +115,17 @@ def _fit_panel(ax: Any, passk: pd.DataFrame | None, fit: pd.DataFrame, models: l
                 color=color,
                 label=label_for(model),
             )
-        n = int(
-            row["n_fit_ks"]
-            and (passk[passk["model"] == model]["k"].max() if passk is not None else 1)
-        )
-        b = 0.0 if np.isnan(row["b"]) else row["b"]
+        n = int(row["n"])
+        n_max = max(n_max, n)
         inside = np.geomspace(1, n, 60)
         outside = np.geomspace(n, EXTRAPOLATE * n, 20)
-        ax.plot(inside, row["U"] - row["a"] * inside**-b, color=color, lw=1.1)
-        ax.plot(outside, row["U"] - row["a"] * outside**-b, color=color, lw=1.1, ls="--")
-        ax.plot([EXTRAPOLATE * n], [row["U"]], marker="D", mfc="white", color=color, ms=5)
+        ax.plot(inside, fitted_curve(row, inside), color=color, lw=1.1)
+        ax.plot(outside, fitted_curve(row, outside), color=color, lw=1.1, ls="--")
     powers = [1 << j for j in range((EXTRAPOLATE * n_max).bit_length())]
     step = -(-len(powers) // 7)  # at most 7 ticks: the panel is half the figure wide
-    ks = powers[::-1][::step][::-1]
+    ks = powers[::step]
     log2_k_axis(ax, ks, "k (dashed: extrapolated beyond n)")
     ax.axvline(n_max, color=OKABE_ITO["black"], lw=0.6, alpha=0.4)
     ax.set_ylabel("Pass@k")
-    ax.set_title("observed (markers) and fitted curves", fontsize=9)
+    ax.set_title("observed (markers) and fitted Pass@k", fontsize=9)
     ax.legend(loc="lower right", fontsize=7)

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from sps.plots.style import (
+    band_line,
     color_for,
     figure_legend,
     label_for,
@@ -34,14 +35,14 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         for ax, k in zip(axes, (1, k_max), strict=True):
             for method in methods:
                 rows = ckpt[(ckpt["method"] == method) & (ckpt["k"] == k)].sort_values("step")
-                color = color_for(method)
-                ax.fill_between(
-                    rows["step"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.12, lw=0
-                )
-                (line,) = ax.plot(
+                line = band_line(
+                    ax,
                     rows["step"],
                     rows["pass_at_k"],
-                    color=color,
+                    rows["ci_low"],
+                    rows["ci_high"],
+                    color_for(method),
+                    0.12,
                     marker=marker_for(method),
                     ms=4,
                     label=label_for(method),

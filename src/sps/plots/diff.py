@@ -10,6 +10,7 @@ import pandas as pd
 from sps.plots.passk import log2_k_axis
 from sps.plots.style import (
     GREY,
+    band_line,
     color_for,
     figure_legend,
     label_for,
@@ -36,14 +37,14 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
             ax.axhline(0, color=GREY, lw=1.0, zorder=1)
             for model in model_order(list(rows["model"].unique())):
                 part = rows[rows["model"] == model].sort_values("k")
-                color = color_for(model)
-                ax.fill_between(
-                    part["k"], part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0
-                )
-                (line,) = ax.plot(
+                line = band_line(
+                    ax,
                     part["k"],
                     part["diff"],
-                    color=color,
+                    part["ci_low"],
+                    part["ci_high"],
+                    color_for(model),
+                    0.15,
                     marker=marker_for(model),
                     ms=3.5,
                     label=label_for(model),

@@ -23,7 +23,7 @@ from sps.plots.style import (
 PANELS = (
     ("distinct_answers", "distinct final answers"),
     ("distinct_correct", "distinct correct completions"),
-    ("top1_share", "share of the most frequent completion"),
+    ("top1_share", "share of the top completion"),
 )
 
 
@@ -58,7 +58,7 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         flat = axes.ravel()
         for ax, (metric, title) in zip(flat[:3], PANELS, strict=True):
             _dots(ax, div, metric, models)
-            ax.set_title(f"{title} per problem", fontsize=9)
+            ax.set_title(title, fontsize=9)
         flat[2].set_ylim(0, 1.02)
         ax = flat[3]
         handles = []
@@ -77,14 +77,15 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
             )
             handles.append(line)
         ax.set_xticks([1, 2, 3, 4])
-        ax.set_xlabel("n (n-gram length, characters)")
-        ax.set_title("distinct-n: distinct / all n-grams of the samples", fontsize=9)
+        unit = str(div["ngram_unit"].iloc[0]) if "ngram_unit" in div.columns and len(div) else ""
+        ax.set_xlabel(f"n (n-gram length in {'characters' if unit == 'char' else 'words'})")
+        ax.set_title("distinct-n (distinct / all n-grams)", fontsize=9)
         n = int(div["n"].min()) if len(div) else 0
         bench = div["bench"].iloc[0] if len(div) else ""
         level = float(div["level"].iloc[0]) if len(div) else 0.95
         fig.suptitle(
-            f"Diversity of {n} samples per problem on {bench} (means over problems, "
-            f"{level:.0%} bootstrap bars)"
+            f"Diversity of the {n} samples of each problem on {bench}\n"
+            f"(means over problems; bars: {level:.0%} bootstrap intervals)"
         )
         if handles:
             figure_legend(fig, handles, "outside lower center")

@@ -64,7 +64,7 @@ def plot_passk(
                 color=GREY,
                 ls="--",
                 lw=1.2,
-                label=f"union coverage, all models ({value:.3f})",
+                label=f"union coverage, all models and snapshots ({value:.3f})",
             )
         log2_k_axis(ax, sorted(int(k) for k in passk["k"].unique()), "k (samples per problem)")
         ax.set_ylabel("Pass@k")

@@ -19,8 +19,10 @@ matplotlib.use("Agg")  # files only; never needs a display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap, to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from sps.io import atomic_path  # noqa: E402
 
@@ -137,6 +139,15 @@ def figure_legend(fig: Figure, handles: list[Any], loc: str = "outside upper cen
     """One legend for the whole figure, in as few rows as fit (at most 5 entries a row)."""
     rows = -(-len(handles) // 5)
     fig.legend(handles=handles, loc=loc, ncol=-(-len(handles) // rows))
+
+
+def band_line(
+    ax: Axes, x: Any, y: Any, low: Any, high: Any, color: Any, alpha: float, **line: Any
+) -> Line2D:
+    """A line over its interval band (same colour, no edge); line keywords go to ax.plot."""
+    ax.fill_between(x, low, high, color=color, alpha=alpha, lw=0)
+    (handle,) = ax.plot(x, y, color=color, **line)
+    return handle
 
 
 _METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}

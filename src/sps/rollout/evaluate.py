@@ -7,8 +7,8 @@ import time
 import pandas as pd
 
 from sps.config import SamplingConfig
+from sps.rollout import generate
 from sps.rollout.base import SampleParams, derive_seed
-from sps.rollout.hf import generate
 from sps.tasks.data import grade_row
 
 SAMPLE_COLUMNS = [
@@ -49,7 +49,12 @@ def sample_shard(
     )
     start = time.time()
     ro = generate(
-        model, tokenizer, problems["prompt"].tolist(), params, derive_seed(seed, "sample", shard)
+        model,
+        tokenizer,
+        problems["prompt"].tolist(),
+        params,
+        derive_seed(seed, "sample", shard),
+        backend=cfg.backend,
     )
     rows = list(problems.itertuples())
     graded = [grade_row(rows[p], text) for p, text in zip(ro.prompt_idx, ro.texts, strict=True)]

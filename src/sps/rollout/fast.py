@@ -1,40 +1,60 @@
 """A fast sampler of our own for Llama-architecture causal LMs (the default rollout backend).
 
-It runs the model's decode on its own modules' weights instead of `model.generate`:
+It decodes with the model's own weights (embed_tokens; q/k/v and gate/up projections stacked
+into one matmul each; the model's rotary table; RMSNorm; MLP; lm_head, tied or not) instead of
+`model.generate`, on two paths that draw exactly the same samples:
 
-- Shared prefill: each distinct prompt of a batch is run once (left padded to the batch's
-  widest prompt W); its K/V rows are copied into the rows of its n samples, and the first
-  token of every sample is drawn from that one prompt's logits.
-- A preallocated KV cache per layer, shape [rows, kv_heads, W + max_new_tokens - 1, head_dim].
-  Every row writes decode step t at the same slot W + t - 1 (so a step writes one column, no
-  concatenation); pad slots are masked; rotary positions are per row (prompt length + t - 1),
-  as `generate` numbers them for left-padded prompts.
-- Attention through `F.scaled_dot_product_attention`. Grouped-query attention without repeating
-  K/V: during decode the G = heads / kv_heads query heads that share a kv head are passed as G
-  "query positions" of that kv head, which is exact because they all sit at the same position.
-- Sampling by inversion with counter-based noise. Sample i of prompt p draws token t with
-  u = hash(seed, p, i, t) in (0, 1] and picks the first token whose cumulative probability
-  reaches u (the tokens in vocabulary order). A sample's tokens are thus a function of
-  (seed, prompt index, sample index) and of the model only: not of the batch size, the other
-  rows or how many rows are still running. One uniform per row and step (not one per
-  vocabulary entry as in Gumbel-max), computed for the whole chunk up front, costs nothing in
-  the loop and needs no generator state (so the decode step can be a CUDA graph). The hash
-  is lowbias32 (an avalanching 32-bit mixer) chained over two 32-bit lanes; 24 bits make u.
+- Prefix dedup (default off CUDA). Rows with the same prompt and the same tokens so far have
+  the same next-token distribution, so the model runs once per distinct prefix (a "state")
+  and every row draws its own token from its state's distribution with its own noise. After
+  each draw the states are the distinct (state, token) pairs of the rows still running; their
+  caches are gathered from their parents'. This is the "prefill each prompt once and share its
+  cache across its samples" of the issue carried on past the prompt: a trained model's samples
+  share long prefixes (the tiny countdown model: 3-4 rows per state at n = 64-256), and rows
+  that stopped leave the batch at once.
+- Static (default on CUDA). Fixed buffers in prompt-group layout (row u * m + j is sample j
+  of group u, padded with stopped filler rows), the step index in a device tensor, and the
+  decode step captured as one CUDA graph per (groups, rows per group) shape; every
+  CHECK_EVERY steps the host reads the stop flags once and squeezes finished rows out,
+  bucketing rows per group to powers of two so that few shapes (graphs) occur. Untested on a
+  GPU (none was available when this was written); the same step runs uncaptured on the CPU
+  in the tests.
+
+Both paths:
+
+- Prefill each distinct prompt once (left padded, pad keys masked, positions counted from the
+  first real token as `generate` does) and keep its K/V in one [groups, kv_heads, W, head_dim]
+  tensor per layer that all its samples read: no per-sample copy of the prompt cache.
+- Generated tokens' K/V go to a preallocated [rows, kv_heads, C, head_dim] cache per layer,
+  step t writing slot t - 1 (no concatenation). On the CPU, C grows by GEN_BLOCK slots so that
+  the attended cache is one contiguous tensor (a strided slice of a larger buffer costs the
+  CPU attention kernel a copy); on the static path it is fixed.
+- Attention in two parts, combined exactly by their log-sum-exps l_p, l_g:
+  out = out_g + sigmoid(l_p - l_g) * (out_p - out_g). The prompt part runs a group's rows
+  against its prompt's keys as one matmul per (group, kv head); the generated part is per
+  row, with aten's CPU flash attention (F.scaled_dot_product_attention's kernel, called
+  directly for its log-sum-exp) or a plain fp32-softmax form on the static path. The
+  G = heads / kv_heads query heads that share a kv head act as G query positions of it, so
+  grouped-query attention needs no repeated K/V.
+- Sampling by inversion with counter-based noise: sample i of prompt p draws its token t with
+  u = hash(seed, p, i, t) in (0, 1] and takes the first token (in vocabulary order) whose
+  cumulative probability reaches u * total. A sample is thus a function of (seed, prompt
+  index, sample index) and the model only: not of the batch size, the other rows, the path or
+  how many rows are still running. One uniform per row and step (Gumbel-max would need one
+  per vocabulary entry), hashed for the whole chunk up front and with no generator state, so
+  that the decode step is capturable as a CUDA graph. The hash is lowbias32 (an avalanching
+  32-bit mixer) chained over two 32-bit lanes of the key; the top 24 bits make u.
 - Temperature, top-k and top-p as transformers' warpers (same order, same tie and
   keep-at-least-one rules); log-probs are those of the processed distribution, like
   `rollout.hf` (its `output_scores`). top_k == 1 is greedy decoding (argmax, log-prob 0).
-- Stop per row on EOS or max_new_tokens. Rows that stopped are dropped from the batch
-  (compaction: their cache rows are squeezed out) once enough of them have stopped; on the CPU
-  this is most of the gain over `generate`, which runs every row until the slowest one stops.
-- On CUDA the decode step works on fixed buffers with the step index in a device tensor, and
-  is captured as a CUDA graph for a few bucketed batch sizes (powers of two); the host reads
-  the stop flags only every `CHECK_EVERY` steps. Untested: no GPU was available when this was
-  written. The same static step runs (uncaptured) on the CPU in the tests.
+  Each row stops at EOS (included in its tokens) or after max_new_tokens.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -42,9 +62,9 @@ import torch.nn.functional as F
 
 from sps.rollout.base import Rollouts, SampleParams, encode_prompts
 
-CHECK_EVERY = 8  # CUDA: decode steps between host reads of the stop flags
-COMPACT_FRACTION = 0.25  # CPU: squeeze out stopped rows once this share of the batch has stopped
-MIN_BUCKET = 16  # CUDA: smallest captured batch size
+CHECK_EVERY = 8  # static mode: decode steps between host reads of the stop flags
+MIN_BUCKET = 4  # static mode: fewest rows per group in a captured shape
+GEN_BLOCK = 16  # generated-token cache: grows by this many slots (CPU), a multiple of it (static)
 
 _MASK32 = 0xFFFFFFFF
 
@@ -121,15 +141,23 @@ def process_logits(logits: torch.Tensor, params: SampleParams) -> torch.Tensor:
     return logits
 
 
-def draw(logits: torch.Tensor, u: torch.Tensor, params: SampleParams):
-    """(token, log-prob) per row: the first token whose cumulative probability reaches
-    u * total (inversion; a zero-probability token is never chosen since u > 0)."""
+def draw(logits: torch.Tensor, u: torch.Tensor, params: SampleParams, which=None):
+    """(token, log-prob) per drawing row: the first token whose cumulative probability
+    reaches u * total (inversion; a zero-probability token is never chosen since u > 0).
+    Drawing row r uses logits row which[r] (default: row r), so rows that share a state
+    share the softmax and the cumulative sum."""
     if params.top_k == 1:  # greedy: the processed distribution is a point mass
-        return logits.argmax(-1), torch.zeros(logits.shape[0], device=logits.device)
+        tok = logits.argmax(-1)
+        tok = tok if which is None else tok.index_select(0, which)
+        return tok, torch.zeros(tok.shape[0], device=logits.device)
     logp = process_logits(logits, params).log_softmax(-1)
     cdf = logp.exp().cumsum(-1)
+    if which is not None:
+        cdf = cdf.index_select(0, which)
     tok = (cdf < u[:, None] * cdf[:, -1:]).sum(-1)
-    return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+    if which is None:
+        return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+    return tok, logp.view(-1).index_select(0, which * logp.shape[-1] + tok)
 
 
 # ---------------------------------------------------------------- the model's weights
@@ -200,9 +228,24 @@ class Weights:
             probe = torch.zeros(1, device=self.device, dtype=torch.float32)
             cos, sin = inner.rotary_emb(probe, pos)
             self.cos, self.sin = cos[0].to(dtype), sin[0].to(dtype)  # [max_len, head_dim]
+            half = self.head_dim // 2
+            self.sin_signed = torch.cat([-self.sin[:, :half], self.sin[:, half:]], dim=-1)
+
+    def tensors(self) -> list[torch.Tensor]:
+        fields = ("ln1", "ln2", "wqkv", "bqkv", "wo", "bo", "wgu", "bgu", "wd", "bd")
+        per_layer = [getattr(lw, f) for lw in self.layers for f in fields]
+        return [self.embed, self.norm, self.head, self.cos, self.sin, self.sin_signed, *per_layer]
+
+    def copy_from(self, other: Weights) -> None:
+        """Take `other`'s values into this object's tensors (whose addresses graphs hold)."""
+        for mine, theirs in zip(self.tensors(), other.tensors(), strict=True):
+            if mine is not None:
+                mine.copy_(theirs)
 
     def rms(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """LlamaRMSNorm: w * x / sqrt(mean(x^2) + eps), the statistics in fp32."""
+        if x.dtype == torch.float32:  # one fused op, the same arithmetic
+            return F.rms_norm(x, w.shape, w, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return w * xf.to(x.dtype)
@@ -211,6 +254,12 @@ class Weights:
         gate, up = F.linear(x, lw.wgu, lw.bgu).chunk(2, dim=-1)
         act = self.act(gate) if self.act is not None else self._act_module(gate)
         return F.linear(act * up, lw.wd, lw.bd)
+
+    def residual(self, x: torch.Tensor, a: torch.Tensor, wt: torch.Tensor, bias) -> torch.Tensor:
+        """x + a @ wt.T, the add fused into the matmul when there is no bias."""
+        if bias is None:
+            return torch.addmm(x, a, wt.t())
+        return x + F.linear(a, wt, bias)
 
 
 def _bias(linear, dtype) -> torch.Tensor | None:
@@ -224,6 +273,13 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return (x * cos) + (_rotate_half(x) * sin)  # the op order of transformers' apply_rotary_pos_emb
+
+
+def _rope_signed(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+    """_rope with the sign of rotate_half moved into sin ([-sin_1, sin_2]): the halves swap
+    by one roll, and the arithmetic is the same ((-a) * s == a * (-s) exactly)."""
+    swapped = x.roll(x.shape[-1] // 2, -1)
+    return (x * cos) + (swapped * sin_signed)
 
 
 # ---------------------------------------------------------------- prefill
@@ -253,7 +309,7 @@ def prefill(w: Weights, ids: torch.Tensor, plen: torch.Tensor):
         q, k, v = qkv.split([nq, nkv, nkv], dim=2)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        kvs.append((k, v))
+        kvs.append((k.contiguous(), v.contiguous()))
         if nkv != nq:
             k, v = (z.repeat_interleave(nq // nkv, dim=1) for z in (k, v))
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -263,108 +319,408 @@ def prefill(w: Weights, ids: torch.Tensor, plen: torch.Tensor):
     return logits, kvs
 
 
-# ---------------------------------------------------------------- decode state
+def attend(q, k, v, mask: torch.Tensor, math_form: bool = False):
+    """Softmax attention of q [.., Lq, D] over k, v [.., Lk, D] with an additive fp32 mask,
+    and its log-sum-exp [.., Lq] (natural log), so that two key sets combine exactly."""
+    if q.device.type == "cpu" and not math_form:
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, attn_mask=mask.to(q.dtype)
+        )
+        return out, lse
+    s = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5 + mask
+    lse = torch.logsumexp(s, dim=-1)
+    return torch.matmul(torch.exp(s - lse[..., None]).to(v.dtype), v), lse
 
 
-class _State:
-    """Preallocated buffers of one batch; rows [0, b) are live, compaction moves rows down.
+def attend_shared(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):
+    """`attend` for many queries [U, H, Lq, D] over few keys [U, H, Lk, D] (a prompt shared by
+    a group), mask [U, 1, 1, Lk]. Scores are laid out [.., Lk, Lq] so that the softmax
+    reductions run along the long query axis (faster than the CPU flash kernel here)."""
+    s = torch.matmul(k, q.transpose(-1, -2)).float().mul_(q.shape[-1] ** -0.5)
+    s = s.add_(mask.transpose(-1, -2))
+    top = s.amax(-2, keepdim=True)
+    e = s.sub_(top).exp_()
+    z = e.sum(-2, keepdim=True)
+    out = torch.matmul(e.to(v.dtype).transpose(-1, -2), v) / z.transpose(-1, -2).to(v.dtype)
+    return out, (top + z.log()).squeeze(-2)
 
-    cache: per layer K and V [rows, kv_heads, T, head_dim]; tok: last token per row; pos: its
-    rotary position; valid: [rows, T] False at pad slots;
-    u: [rows, max_new] noise; out_tok / out_lp: [rows, max_new] drawn tokens and log-probs;
-    done: row has emitted EOS; rows: the output row each live row belongs to.
+
+def _combine(og, lg, op, lp):
+    """Attention over the union of two key sets from each part's output and log-sum-exp."""
+    return torch.lerp(og, op, torch.sigmoid(lp - lg).unsqueeze(-1).to(og.dtype))
+
+
+def _forward(w: Weights, tok: torch.Tensor, pos: torch.Tensor, attn) -> torch.Tensor:
+    """Logits [n, V] of one new token per row (token `tok` at rotary position `pos`);
+    attn(layer, q [n, heads, d], k, v [n, kv_heads, d]) stores k, v and returns [n, heads * d]."""
+    nq, nkv, d = w.n_heads, w.n_kv, w.head_dim
+    n = tok.shape[0]
+    cos, sin = w.cos.index_select(0, pos)[:, None], w.sin_signed.index_select(0, pos)[:, None]
+    x = w.embed.index_select(0, tok)
+    for i, lw in enumerate(w.layers):
+        qkv = F.linear(w.rms(x, lw.ln1), lw.wqkv, lw.bqkv).view(n, nq + 2 * nkv, d)
+        qk = _rope_signed(qkv[:, : nq + nkv], cos, sin)  # q and k heads in one go
+        a = attn(i, qk[:, :nq], qk[:, nq:], qkv[:, nq + nkv :])
+        x = w.residual(x, a, lw.wo, lw.bo)
+        x = x + w.mlp(w.rms(x, lw.ln2), lw)
+    return F.linear(w.rms(x, w.norm), w.head).float()
+
+
+@dataclass
+class _Group:
+    prompt: int  # index into the prompts
+    first: int  # flat (output) index of its first row in this chunk
+    count: int  # its rows in this chunk
+
+
+def _groups(flat: list[int], start: int, stop: int) -> list[_Group]:
+    out: list[_Group] = []
+    for i in range(start, stop):
+        if out and out[-1].prompt == flat[i]:
+            out[-1].count += 1
+        else:
+            out.append(_Group(flat[i], i, 1))
+    return out
+
+
+def _prefill_groups(w: Weights, groups: list[_Group], prompt_ids, width: int, pad: int):
+    """Prefill each group's prompt once: (logits [U, V], per-layer (K, V) [U, kv, W, d],
+    additive pad mask [U, 1, 1, W], prompt lengths [U])."""
+    dev = w.device
+    rows = [prompt_ids[x.prompt] for x in groups]
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=dev)
+    plen = torch.tensor([len(r) for r in rows], device=dev)
+    logits, kvs = prefill(w, ids, plen)
+    slot = torch.arange(width, device=dev)
+    pmask = torch.zeros(len(rows), 1, 1, width, device=dev).masked_fill(
+        (slot[None] < (width - plen)[:, None]).view(len(rows), 1, 1, width), -math.inf
+    )
+    return logits, kvs, pmask, plen
+
+
+# ---------------------------------------------------------------- CPU path: dedup by prefix
+
+
+def _run_dedup(w, groups: list[_Group], prompt_ids, params, seed, eos, pad, out) -> None:
+    """Decode one chunk on *states*: rows with the same prompt and the same tokens so far
+    have the same next-token distribution, so the model runs once per distinct prefix and
+    each row draws its own token from its state's distribution with its own noise (exact).
+    A state's cache holds its generated tokens' K/V; after each draw the new states are the
+    distinct (state, token) pairs of the rows still running, and their caches are gathered
+    from their parents'. Stopped rows and states drop out, and so do prompts with no row
+    left. Low-entropy models (like the trained tiny one) have many rows per state."""
+    dev, max_new, vocab = w.device, params.max_new_tokens, w.head.shape[0]
+    nkv, d = w.n_kv, w.head_dim
+    width = max(len(prompt_ids[x.prompt]) for x in groups)
+    logits, kvs, pmask, plen = _prefill_groups(w, groups, prompt_ids, width, pad)
+    kp, vp = [k for k, _ in kvs], [v for _, v in kvs]
+    first = torch.tensor([x.first for x in groups], device=dev)
+    count = torch.tensor([x.count for x in groups], device=dev)
+    U = len(groups)
+    row_group = torch.arange(U, device=dev).repeat_interleave(count)
+    rows = first.repeat_interleave(count) + (
+        torch.arange(row_group.shape[0], device=dev) - (count.cumsum(0) - count)[row_group]
+    )  # output (flat) row of each chunk row
+    prompt = torch.tensor([x.prompt for x in groups], device=dev)[row_group]
+    u_all = uniforms(seed, prompt, rows % params.n, max_new)
+    live = torch.arange(rows.shape[0], device=dev)  # chunk rows still running
+    state_of = row_group  # state of each live row; the first states are the prompts
+    group_of = torch.arange(U, device=dev)  # group of each state
+    cap = min(GEN_BLOCK, max(max_new - 1, 1))
+    kg = [torch.zeros(U, nkv, cap, d, dtype=w.dtype, device=dev) for _ in w.layers]
+    vg = [torch.zeros(U, nkv, cap, d, dtype=w.dtype, device=dev) for _ in w.layers]
+    gen_mask = torch.zeros(max_new, max_new, device=dev)
+    gen_mask.masked_fill_(torch.ones_like(gen_mask, dtype=torch.bool).triu(), -math.inf)
+    state_tok = None
+    for t in range(max_new):
+        if t > 0:
+            logits = _dedup_forward(
+                w, state_tok, group_of, plen, t, kg, vg, kp, vp, pmask, gen_mask[t : t + 1, :cap]
+            )
+        tok, lp = draw(logits, u_all[live, t], params, state_of)
+        out[0][rows[live], t] = tok
+        out[1][rows[live], t] = lp
+        going = tok != eos
+        if t == max_new - 1 or not bool(going.any()):
+            break
+        live, key = live[going], state_of[going] * vocab + tok[going]
+        key, state_of = torch.unique(key, sorted=True, return_inverse=True)
+        parent, state_tok = key // vocab, key % vocab
+        group_of = group_of.index_select(0, parent)
+        if t >= cap:  # full: the next write (slot t) needs room
+            cap = min(cap + GEN_BLOCK, max_new - 1)
+        for caches in (kg, vg):
+            for i, z in enumerate(caches):
+                caches[i] = _gather_grow(z, parent, cap)
+        counts = torch.bincount(group_of, minlength=kp[0].shape[0])
+        if bool((counts == 0).any()):  # drop prompts with no state left
+            keep = (counts > 0).nonzero().squeeze(1)
+            group_of = (torch.cumsum(counts > 0, 0) - 1).index_select(0, group_of)
+            kp = [z.index_select(0, keep) for z in kp]
+            vp = [z.index_select(0, keep) for z in vp]
+            pmask, plen = pmask.index_select(0, keep), plen.index_select(0, keep)
+
+
+def _gather_grow(z: torch.Tensor, parent: torch.Tensor, cap: int) -> torch.Tensor:
+    """Rows `parent` of cache z, widened to `cap` slots (new slots zero: masked, not NaN)."""
+    z = z.index_select(0, parent)
+    if z.shape[2] == cap:
+        return z
+    extra = torch.zeros(*z.shape[:2], cap - z.shape[2], z.shape[3], dtype=z.dtype, device=z.device)
+    return torch.cat([z, extra], dim=2)
+
+
+def _dedup_forward(w, tok, group_of, plen, t, kg, vg, kp, vp, pmask, gen_mask):
+    """One decode step of the states: feed token t - 1, write it to slot t - 1, and attend
+    to the group's prompt (queries scattered to a [groups, rows] layout for that) and to
+    the state's own generated tokens."""
+    nq, nkv, d = w.n_heads, w.n_kv, w.head_dim
+    g, n, n_groups = nq // nkv, tok.shape[0], kp[0].shape[0]
+    counts = torch.bincount(group_of, minlength=n_groups)
+    m = int(counts.max())
+    start = torch.cumsum(counts, 0) - counts
+    slot = group_of * m + torch.arange(n, device=tok.device) - start.index_select(0, group_of)
+    cap = kg[0].shape[2]
+    gmask = gen_mask.view(1, 1, 1, cap)
+
+    def attn(i, q, k, v):
+        kg[i][:, :, t - 1] = k
+        vg[i][:, :, t - 1] = v
+        qpad = q.new_zeros(n_groups * m, nq, d).index_copy_(0, slot, q)
+        qpad = qpad.view(n_groups, m, nkv, g, d).permute(0, 2, 1, 3, 4)
+        op, lp = attend_shared(qpad.reshape(n_groups, nkv, m * g, d), kp[i], vp[i], pmask)
+        op = op.view(n_groups, nkv, m, g, d).transpose(1, 2).reshape(n_groups * m, nkv, g, d)
+        lp = lp.view(n_groups, nkv, m, g).transpose(1, 2).reshape(n_groups * m, nkv, g)
+        og, lg = attend(q.reshape(n, nkv, g, d), kg[i], vg[i], gmask)
+        a = _combine(og, lg, op.index_select(0, slot), lp.index_select(0, slot))
+        return a.reshape(n, nq * d)
+
+    return _forward(w, tok, plen.index_select(0, group_of) + (t - 1), attn)
+
+
+# ---------------------------------------------------------------- static path (CUDA graphs)
+
+
+class _Batch:
+    """Fixed buffers of the static path, allocated once for the largest chunk; a chunk's
+    rows sit in prompt-group layout, row u * m + j being row j of group u, padded with
+    stopped filler rows. Compaction moves rows down in place, so the prefix views that a
+    CUDA graph captured keep their addresses.
+
+    Per group: kp, vp (per layer [U, kv_heads, W, head_dim]), pmask ([U, 1, 1, W]), plen.
+    Per row: kg, vg (per layer [rows, kv_heads, C, head_dim]), tok (last token), u
+    ([rows, max_new] noise), out_tok / out_lp, done, rows (output row; filler: scratch).
+    t is the step index on the device; gen_mask[t] masks generated slots >= t.
     """
 
-    def __init__(self, w: Weights, rows: int, slots: int, max_new: int):
-        dev, d = w.device, w.head_dim
-        shape = (rows, w.n_kv, slots, d)
-        self.cache = [
-            (
-                torch.zeros(shape, dtype=w.dtype, device=dev),
-                torch.zeros(shape, dtype=w.dtype, device=dev),
-            )
-            for _ in w.layers
-        ]
-        self.tok = torch.zeros(rows, dtype=torch.long, device=dev)
-        self.pos = torch.zeros(rows, dtype=torch.long, device=dev)
-        self.valid = torch.zeros(rows, slots, dtype=torch.bool, device=dev)
-        self.u = torch.ones(rows, max_new, device=dev)
-        self.out_tok = torch.zeros(rows, max_new, dtype=torch.long, device=dev)
-        self.out_lp = torch.zeros(rows, max_new, device=dev)
-        self.done = torch.zeros(rows, dtype=torch.bool, device=dev)
-        self.rows = torch.arange(rows, device=dev)
-        # Static (graph) mode: the step index and the first generated slot live on the device.
+    def __init__(self, w: Weights, groups: int, m: int, width: int, cap: int, max_new: int):
+        dev, nkv, d, b = w.device, w.n_kv, w.head_dim, groups * m
+        self.U, self.m = groups, m
+        z = torch.zeros
+        self.kp = [z(groups, nkv, width, d, dtype=w.dtype, device=dev) for _ in w.layers]
+        self.vp = [z(groups, nkv, width, d, dtype=w.dtype, device=dev) for _ in w.layers]
+        self.pmask = z(groups, 1, 1, width, device=dev)
+        self.plen = z(groups, dtype=torch.long, device=dev)
+        self.kg = [z(b, nkv, cap, d, dtype=w.dtype, device=dev) for _ in w.layers]
+        self.vg = [z(b, nkv, cap, d, dtype=w.dtype, device=dev) for _ in w.layers]
+        self.tok = z(b, dtype=torch.long, device=dev)
+        self.u = torch.ones(b, max_new, device=dev)
+        self.out_tok = z(b, max_new, dtype=torch.long, device=dev)
+        self.out_lp = z(b, max_new, device=dev)
+        self.done = torch.ones(b, dtype=torch.bool, device=dev)
+        self.rows = z(b, dtype=torch.long, device=dev)
         self.t = torch.ones((), dtype=torch.long, device=dev)
-        self.slot0 = torch.zeros((), dtype=torch.long, device=dev)
-        self.slot_ar = torch.arange(slots, device=dev)
+        slot, step = torch.arange(cap, device=dev), torch.arange(max_new + 1, device=dev)
+        self.gen_mask = z(max_new + 1, cap, device=dev).masked_fill(
+            slot[None] >= step[:, None], -math.inf
+        )
 
-    def per_row(self) -> list[torch.Tensor]:
-        kv = [z for pair in self.cache for z in pair]
-        return [*kv, self.tok, self.pos, self.valid, self.u, self.out_tok, self.out_lp, self.rows]
+    @property
+    def b(self) -> int:
+        return self.U * self.m
 
-    def compact(self, keep: torch.Tensor, b: int, used_slots: int) -> None:
-        """Move rows `keep` (ascending, all < b) to [0, len(keep)); caches only up to the
-        slots written so far. index_select first: source and target overlap."""
-        n = keep.numel()
-        for z in self.per_row():
-            if z.dim() == 4:
-                z[:n, :, :used_slots] = z[:b, :, :used_slots].index_select(0, keep)
-            else:
-                z[:n] = z[:b].index_select(0, keep)
-        self.done[:n] = False
+    def compact(self, idx: torch.Tensor, m: int, filler: torch.Tensor, scratch: int) -> None:
+        """Rows `idx` of the current layout become the new layout with m rows per group."""
+        b, n = self.b, idx.numel()
+        for z in [self.tok, self.u, self.out_tok, self.out_lp, self.rows, *self.kg, *self.vg]:
+            z[:n] = z[:b].index_select(0, idx)  # index_select first: the ranges overlap
+        self.m = m
+        self.done[:n] = filler
+        self.rows[:n].masked_fill_(filler, scratch)
 
 
-def _decode_step(w: Weights, st: _State, b: int, t: int | None, params: SampleParams, eos: int):
-    """Feed rows [0, b) their last token, draw token t, record it. `t` None is the static
-    form for CUDA graphs: the step index and slot come from device tensors and attention runs
-    over all slots (masked), so shapes and addresses are the same at every step."""
+def _static_step(w: Weights, bt: _Batch, params: SampleParams, eos: int) -> None:
+    """Feed every row its last token and draw token bt.t; fixed shapes and addresses, no
+    host sync (capturable as a CUDA graph)."""
     nq, nkv, d = w.n_heads, w.n_kv, w.head_dim
-    static = t is None
-    if static:
-        slot = st.slot0 + st.t - 1
-        slot_idx = slot.view(1)
-        keys = st.valid[:b] & (st.slot_ar <= slot)[None]
-        bias = torch.zeros(keys.shape, dtype=w.dtype, device=keys.device)
-        mask = bias.masked_fill(~keys, -math.inf)[:, None, None]  # additive: any SDPA kernel
-        keys_end = None
-    else:
-        slot = int(st.slot0) + t - 1
-        keys_end = slot + 1
-        mask = st.valid[:b, :keys_end][:, None, None]
-    pos = st.pos[:b]
-    cos, sin = w.cos[pos][:, None], w.sin[pos][:, None]  # [b, 1, D]
-    x = w.embed[st.tok[:b]]
-    for lw, (kc, vc) in zip(w.layers, st.cache, strict=True):
-        h = w.rms(x, lw.ln1)
-        qkv = F.linear(h, lw.wqkv, lw.bqkv).view(b, nq + 2 * nkv, d)
-        qk = _rope(qkv[:, : nq + nkv], cos, sin)  # q and k heads rotated in one go
-        q, k, v = qk[:, :nq], qk[:, nq:], qkv[:, nq + nkv :]
-        if static:
-            kc[:b].index_copy_(2, slot_idx, k[:, :, None])
-            vc[:b].index_copy_(2, slot_idx, v[:, :, None])
-            ks, vs = kc[:b], vc[:b]
+    g, U, m, b = nq // nkv, bt.U, bt.m, bt.b
+    step = bt.t
+    slot = (step - 1).view(1)
+    gmask = bt.gen_mask.index_select(0, step.view(1)).view(1, 1, 1, -1)
+
+    def attn(i, q, k, v):
+        kg, vg = bt.kg[i][:b], bt.vg[i][:b]
+        kg.index_copy_(2, slot, k[:, :, None])
+        vg.index_copy_(2, slot, v[:, :, None])
+        # the group's m rows x g heads are the query positions of its prompt's kv heads
+        qp = q.reshape(U, m, nkv, g, d).permute(0, 2, 1, 3, 4).reshape(U, nkv, m * g, d)
+        op, lp = attend_shared(qp, bt.kp[i][:U], bt.vp[i][:U], bt.pmask[:U])
+        og, lg = attend(q.reshape(b, nkv, g, d), kg, vg, gmask, math_form=True)
+        op = op.reshape(U, nkv, m, g, d).transpose(1, 2).reshape(b, nkv, g, d)
+        lp = lp.reshape(U, nkv, m, g).transpose(1, 2).reshape(b, nkv, g)
+        return _combine(og, lg, op, lp).reshape(b, nq * d)
+
+    pos = bt.plen[:U, None].expand(U, m).reshape(b) + (step - 1)  # no sync: capturable
+    logits = _forward(w, bt.tok[:b], pos, attn)
+    col = step.view(1)
+    tok, lp_tok = draw(logits, bt.u[:b].index_select(1, col).squeeze(1), params)
+    bt.out_tok[:b].index_copy_(1, col, tok[:, None])
+    bt.out_lp[:b].index_copy_(1, col, lp_tok[:, None])
+    bt.done[:b] |= tok == eos
+    bt.tok[:b] = tok
+    bt.t += 1
+
+
+class _Graphs:
+    """CUDA graphs of the static step, one per (groups, rows per group) shape, captured at
+    first use into one memory pool."""
+
+    def __init__(self, w: Weights, bt: _Batch, params: SampleParams, eos: int):
+        self.w, self.bt, self.params, self.eos = w, bt, params, eos
+        self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self.pool = torch.cuda.graph_pool_handle()
+        self.failed = False
+
+    def replay(self) -> None:
+        key = (self.bt.U, self.bt.m)
+        if key not in self.graphs and not self.failed:
+            try:
+                self.graphs[key] = self._capture()
+            except RuntimeError as exc:  # never let the optimisation break sampling
+                msg = f"fast sampler: CUDA graph capture failed, running eagerly: {exc}"
+                warnings.warn(msg, stacklevel=2)
+                self.failed = True
+        if self.failed:
+            _static_step(self.w, self.bt, self.params, self.eos)
         else:
-            kc[:b, :, slot] = k
-            vc[:b, :, slot] = v
-            ks, vs = kc[:b, :, :keys_end], vc[:b, :, :keys_end]
-        # the G query heads of one kv head as G query positions: GQA without repeating K/V
-        a = F.scaled_dot_product_attention(q.view(b, nkv, nq // nkv, d), ks, vs, attn_mask=mask)
-        x = x + F.linear(a.reshape(b, nq * d), lw.wo, lw.bo)
-        x = x + w.mlp(w.rms(x, lw.ln2), lw)
-    logits = F.linear(w.rms(x, w.norm), w.head).float()
-    if static:
-        t_idx = st.t.view(1)
-        tok, lp = draw(logits, st.u[:b].index_select(1, t_idx).squeeze(1), params)
-        st.out_tok[:b].index_copy_(1, t_idx, tok[:, None])
-        st.out_lp[:b].index_copy_(1, t_idx, lp[:, None])
-        st.t += 1
-    else:
-        tok, lp = draw(logits, st.u[:b, t], params)
-        st.out_tok[:b, t] = tok
-        st.out_lp[:b, t] = lp
-    st.done[:b] |= tok == eos
-    st.tok[:b] = tok
-    st.pos[:b] += 1
+            self.graphs[key].replay()
+
+    def _capture(self) -> torch.cuda.CUDAGraph:
+        bt = self.bt
+        # Warm-up and capture run the step for real: save what it changes, restore after.
+        # (Its cache writes go to the current slot, which the real step rewrites first.)
+        names = ["t", "tok", "done", "out_tok", "out_lp"]
+        saved = {n: getattr(bt, n).clone() for n in names}
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    bt.t.copy_(saved["t"])
+                    _static_step(self.w, bt, self.params, self.eos)
+            torch.cuda.current_stream().wait_stream(stream)
+            bt.t.copy_(saved["t"])
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool):
+                _static_step(self.w, bt, self.params, self.eos)
+        finally:
+            for n in names:
+                getattr(bt, n).copy_(saved[n])
+        return graph
+
+
+def _bucket(n: int, top: int) -> int:
+    """Smallest power of two >= n (at least MIN_BUCKET), at most `top`."""
+    b = MIN_BUCKET
+    while b < n:
+        b *= 2
+    return min(b, top)
+
+
+def _run_static(w, bt: _Batch, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch):
+    """One chunk on the static path: prefill, first token, then the captured (or eager)
+    static step, with a stop check and compaction every CHECK_EVERY steps."""
+    dev = w.device
+    U, m = len(groups), max(x.count for x in groups)
+    bt.U, bt.m = U, m
+    b, width = bt.b, bt.kp[0].shape[2]
+    logits, kvs, pmask, plen = _prefill_groups(w, groups, prompt_ids, width, pad)
+    for i, (k, v) in enumerate(kvs):
+        bt.kp[i][:U] = k
+        bt.vp[i][:U] = v
+    bt.pmask[:U], bt.plen[:U] = pmask, plen
+    j = torch.arange(m, device=dev)
+    count = torch.tensor([x.count for x in groups], device=dev)
+    first = torch.tensor([x.first for x in groups], device=dev)
+    filler = (j[None] >= count[:, None]).reshape(b)
+    flat_idx = (first[:, None] + j[None]).reshape(b)
+    prompt = torch.tensor([x.prompt for x in groups], device=dev).repeat_interleave(m)
+    bt.rows[:b] = flat_idx.masked_fill(filler, scratch)
+    bt.u[:b] = uniforms(seed, prompt, flat_idx % params.n, params.max_new_tokens)
+    tok, lp = draw(logits, bt.u[:b, 0], params, torch.arange(U, device=dev).repeat_interleave(m))
+    bt.out_tok[:b, 0] = tok
+    bt.out_lp[:b, 0] = lp
+    bt.done[:b] = (tok == eos) | filler
+    bt.tok[:b] = tok
+    bt.t.fill_(1)
+    for t in range(1, params.max_new_tokens):
+        if t % CHECK_EVERY == 1:
+            live = (~bt.done[: bt.b]).view(bt.U, bt.m).sum(1).tolist()  # the only host sync
+            if sum(live) == 0:
+                break
+            _compact_static(bt, live, out, scratch)
+        if gr is not None:
+            gr.replay()
+        else:
+            _static_step(w, bt, params, eos)
+    _flush(bt, out)
+
+
+def _compact_static(bt: _Batch, live: list[int], out, scratch: int) -> None:
+    """Shrink the rows per group to the next power of two that holds every group's live
+    rows (few distinct shapes, so few graphs)."""
+    m = _bucket(max(live), bt.m)
+    if m >= bt.m:
+        return
+    done = bt.done[: bt.b].view(bt.U, bt.m).tolist()
+    idx, filler = [], []
+    for u in range(bt.U):
+        rows = [u * bt.m + j for j, d in enumerate(done[u]) if not d]
+        idx += rows + [u * bt.m] * (m - len(rows))
+        filler += [False] * len(rows) + [True] * (m - len(rows))
+    dev = bt.done.device
+    _flush(bt, out)
+    bt.compact(torch.tensor(idx, device=dev), m, torch.tensor(filler, device=dev), scratch)
+
+
+def _flush(bt: _Batch, out) -> None:
+    """Copy the rows' outputs to their rows of `out` (filler rows to the scratch row)."""
+    rows = bt.rows[: bt.b]
+    out[0].index_copy_(0, rows, bt.out_tok[: bt.b])
+    out[1].index_copy_(0, rows, bt.out_lp[: bt.b])
+
+
+_GRAPH_CACHE: dict[str, tuple] = {}  # the last static setup with graphs, reused by the next call
+
+
+def _static_setup(model, w: Weights, key: tuple, graphs: bool):
+    """(weights, buffers, graphs) of the static path. With graphs, the last setup is kept:
+    a later call on the same model with the same shapes and settings (each RL step, each
+    shard) copies the current weights into the captured tensors and replays the graphs
+    instead of capturing them again."""
+    U, m, width, cap, max_new, params, eos = key
+    if not graphs:
+        return w, _Batch(w, U, m, width, cap, max_new), None
+    last = _GRAPH_CACHE.get("last")
+    if last is not None and last[0]() is model and last[1] == key:
+        _, _, cached, bt, gr = last
+        cached.copy_from(w)
+        return cached, bt, gr
+    _GRAPH_CACHE.clear()
+    bt = _Batch(w, U, m, width, cap, max_new)
+    gr = _Graphs(w, bt, params, eos)
+    _GRAPH_CACHE["last"] = (weakref.ref(model), key, w, bt, gr)
+    return w, bt, gr
 
 
 # ---------------------------------------------------------------- the sampler
@@ -372,55 +728,15 @@ def _decode_step(w: Weights, st: _State, b: int, t: int | None, params: SamplePa
 
 @dataclass
 class Samples:
-    """Raw output: per row (prompt-major, n per prompt) its tokens [N, max_new] (garbage after
-    the stop), per-token log-probs [N, max_new] and number of generated tokens."""
+    """Raw output, one row per sample (prompt-major, n per prompt): tokens [N, max_new]
+    (arbitrary after the stop), per-token log-probs [N, max_new] (0 after the stop), the
+    number of generated tokens and whether the row stopped at EOS."""
 
     prompt_idx: list[int]
     tokens: torch.Tensor
     token_logprobs: torch.Tensor
     lengths: list[int]
     stopped: list[bool]
-
-
-class _Graphs:
-    """CUDA graphs of the static decode step, one per bucketed batch size (captured lazily)."""
-
-    def __init__(self, w: Weights, st: _State, params: SampleParams, eos: int):
-        self.w, self.st, self.params, self.eos = w, st, params, eos
-        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        self.pool = torch.cuda.graph_pool_handle()
-
-    def replay(self, b: int) -> None:
-        if b not in self.graphs:
-            self.graphs[b] = self._capture(b)
-        self.graphs[b].replay()
-
-    def _capture(self, b: int) -> torch.cuda.CUDAGraph:
-        st = self.st
-        saved = [z.clone() for z in (st.t, st.tok, st.pos, st.done, st.out_tok, st.out_lp)]
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm-up runs (allocator, kernels) off the graph
-            for _ in range(2):
-                st.t.copy_(saved[0])
-                _decode_step(self.w, st, b, None, self.params, self.eos)
-        torch.cuda.current_stream().wait_stream(stream)
-        st.t.copy_(saved[0])
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            _decode_step(self.w, st, b, None, self.params, self.eos)
-        # The warm-up ran for real: restore what it changed (its cache writes land in the
-        # current slot, which the next real step overwrites before anything reads it).
-        for z, s in zip((st.t, st.tok, st.pos, st.done, st.out_tok, st.out_lp), saved, strict=True):
-            z.copy_(s)
-        return graph
-
-
-def _bucket(n: int, top: int) -> int:
-    b = MIN_BUCKET
-    while b < n:
-        b *= 2
-    return min(b, top)
 
 
 @torch.no_grad()
@@ -435,93 +751,41 @@ def sample(
     graphs: bool | None = None,
 ) -> Samples:
     """`params.n` samples of every prompt, in chunks of `params.batch_size` rows of the
-    prompt-major list. `static` runs the fixed-shape decode step (default: on CUDA), `graphs`
-    captures it as CUDA graphs (default: on CUDA)."""
+    prompt-major list. `static` picks the fixed-shape path (default on CUDA) over the
+    prefix-dedup path (default elsewhere); `graphs` captures the static step as CUDA graphs
+    (default on CUDA)."""
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
     static = cuda if static is None else static
-    graphs = cuda if graphs is None else graphs
+    graphs = (cuda and static) if graphs is None else graphs
     if graphs and not (static and cuda):
-        raise ValueError("CUDA graphs need the static step on a CUDA device")
+        raise ValueError("CUDA graphs need the static path on a CUDA device")
+    if min(map(len, prompt_ids)) == 0:
+        raise ValueError("empty prompt (and the tokenizer has no BOS token)")
     max_new, n = params.max_new_tokens, params.n
-    width = max(map(len, prompt_ids))
-    slots = width + max_new - 1
-    if static:  # aligned key length (SDPA kernels on CUDA prefer multiples of 8/16)
-        slots = -(-max(slots, 1) // 16) * 16
-    w = Weights(model, width + max_new, torch.bfloat16 if cuda else torch.float32)
     flat = [p for p in range(len(prompt_ids)) for _ in range(n)]
-    rows_max = min(params.batch_size, len(flat))
-    st = _State(w, rows_max, max(slots, 1), max_new)
-    gr = _Graphs(w, st, params, eos) if graphs else None
+    chunks = [
+        _groups(flat, s, min(s + params.batch_size, len(flat)))
+        for s in range(0, len(flat), params.batch_size)
+    ]
+    width = max(map(len, prompt_ids))
+    w = Weights(model, width + max_new, torch.bfloat16 if cuda else torch.float32)
+    scratch = len(flat)  # output row that the static path's filler rows write to
     out = (
-        torch.zeros(len(flat), max_new, dtype=torch.long, device=device),
-        torch.zeros(len(flat), max_new, device=device),
+        torch.zeros(len(flat) + 1, max_new, dtype=torch.long, device=device),
+        torch.zeros(len(flat) + 1, max_new, device=device),
     )
-    for start in range(0, len(flat), params.batch_size):
-        idx = flat[start : start + params.batch_size]
-        _run_chunk(w, st, gr, static, prompt_ids, idx, start, params, seed, eos, pad, out)
-    return _finish(flat, *out, eos)
-
-
-def _run_chunk(w, st, gr, static, prompt_ids, idx, start, params, seed, eos, pad, out):
-    device, max_new, n = w.device, params.max_new_tokens, params.n
-    b = len(idx)
-    # --- shared prefill: each distinct prompt of the chunk once
-    uniq = sorted(set(idx))
-    local = {p: j for j, p in enumerate(uniq)}
-    width = max(len(prompt_ids[p]) for p in uniq)
-    ids = torch.tensor(
-        [[pad] * (width - len(prompt_ids[p])) + prompt_ids[p] for p in uniq], device=device
-    )
-    plen = torch.tensor([len(prompt_ids[p]) for p in uniq], device=device)
-    logits, kvs = prefill(w, ids, plen)
-    which = torch.tensor([local[p] for p in idx], device=device)
-    for (kc, vc), (k, v) in zip(st.cache, kvs, strict=True):
-        kc[:b, :, :width] = k.index_select(0, which)
-        vc[:b, :, :width] = v.index_select(0, which)
-    row_plen = plen.index_select(0, which)
-    st.valid[:b] = True  # generated slots; the static step masks those not yet written
-    st.valid[:b, :width] = torch.arange(width, device=device)[None] >= (width - row_plen)[:, None]
-    st.pos[:b] = row_plen
-    prompt_t = torch.tensor(idx, device=device)
-    sample_t = torch.arange(start, start + b, device=device) % n
-    st.u[:b] = uniforms(seed, prompt_t, sample_t, max_new)
-    st.rows[:b] = torch.arange(start, start + b, device=device)
-    st.slot0.fill_(width)
-    st.t.fill_(1)
-    # --- first token from the prompt's logits
-    tok, lp = draw(logits.index_select(0, which), st.u[:b, 0], params)
-    st.out_tok[:b, 0], st.out_lp[:b, 0] = tok, lp
-    st.done[:b] = tok == eos
-    st.tok[:b] = tok
-    # --- decode. Rows [0, live) are real; in static mode [live, b) are stopped filler rows
-    # that pad the batch to a captured bucket size.
-    live = b
-    for t in range(1, max_new):
-        if not static or t % CHECK_EVERY == 1:
-            n_done = int(st.done[:live].sum())  # the only host sync of the loop
-            if n_done == live:
-                break
-            target = _bucket(live - n_done, b) if static else live - n_done
-            if (static and target < b) or (not static and n_done >= COMPACT_FRACTION * live):
-                keep = (~st.done[:live]).nonzero().squeeze(1)
-                _flush(st, live, out)
-                st.compact(keep, live, width + t - 1)
-                live, b = keep.numel(), target
-                st.done[live:b] = True
-        if gr is not None:
-            gr.replay(b)
-        else:
-            _decode_step(w, st, b, None if static else t, params, eos)
-    _flush(st, live, out)
-
-
-def _flush(st: _State, live: int, out: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """Copy the live rows' outputs to their rows of the result (before compaction drops
-    the stopped ones)."""
-    rows = st.rows[:live]
-    out[0].index_copy_(0, rows, st.out_tok[:live])
-    out[1].index_copy_(0, rows, st.out_lp[:live])
+    if static:  # one set of buffers for every chunk, prompts padded to the widest of all
+        U = max(len(c) for c in chunks)
+        m = max(x.count for c in chunks for x in c)
+        cap = -(-max(max_new - 1, 1) // GEN_BLOCK) * GEN_BLOCK  # aligned for the kernels
+        w, bt, gr = _static_setup(model, w, (U, m, width, cap, max_new, params, eos), graphs)
+        for groups in chunks:
+            _run_static(w, bt, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch)
+    else:
+        for groups in chunks:
+            _run_dedup(w, groups, prompt_ids, params, seed, eos, pad, out)
+    return _finish(flat, out[0][:-1], out[1][:-1], eos)
 
 
 def _finish(flat: list[int], tokens: torch.Tensor, logprobs: torch.Tensor, eos: int) -> Samples:
@@ -530,24 +794,17 @@ def _finish(flat: list[int], tokens: torch.Tensor, logprobs: torch.Tensor, eos: 
     stopped = is_eos.any(1)
     lengths = torch.where(stopped, is_eos.int().argmax(1) + 1, max_new)
     keep = torch.arange(max_new, device=tokens.device)[None] < lengths[:, None]
-    return Samples(
-        flat,
-        tokens.cpu(),
-        (logprobs * keep).cpu(),
-        lengths.tolist(),
-        stopped.tolist(),
-    )
+    return Samples(flat, tokens.cpu(), (logprobs * keep).cpu(), lengths.tolist(), stopped.tolist())
 
 
 def generate(model, tokenizer, prompts: list[str], params: SampleParams, seed: int) -> Rollouts:
     """Same contract as `rollout.hf.generate`; sample i of prompt p depends only on
-    (seed, p, i) and the model (not on batch_size)."""
+    (seed, p, i) and the model, not on batch_size."""
     prompt_ids = encode_prompts(tokenizer, prompts)
     s = sample(model, prompt_ids, params, seed, tokenizer.eos_token_id, tokenizer.pad_token_id)
     out = Rollouts(list(s.prompt_idx), [], [], [], [], prompt_ids)
-    rows = s.tokens.tolist()
     sums = s.token_logprobs.sum(1).tolist()
-    for row, length, stop, lp in zip(rows, s.lengths, s.stopped, sums, strict=True):
+    for row, length, stop, lp in zip(s.tokens.tolist(), s.lengths, s.stopped, sums, strict=True):
         out.token_ids.append(row[:length])
         out.texts.append(tokenizer.decode(row[:length], skip_special_tokens=True))
         out.logprobs.append(lp)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from sps.models.io import autocast
@@ -24,10 +26,18 @@ def generate(model, tokenizer, prompts: list[str], params: SampleParams, seed: i
     return out
 
 
-def _generate_chunk(model, tokenizer, rows, params: SampleParams, device, out: Rollouts) -> None:
+def sample_padded(
+    model,
+    tokenizer,
+    rows: list[list[int]],
+    params: SampleParams,
+    device: torch.device,
+    **extra: Any,
+) -> tuple[torch.Tensor, Any]:
+    """Left-pad rows and sample them with `model.generate` at params; (padded ids, output)."""
     ids, mask = left_pad(rows, tokenizer.pad_token_id, device)
     with autocast(device):
-        gen = model.generate(
+        out = model.generate(
             input_ids=ids,
             attention_mask=mask,
             do_sample=True,
@@ -37,9 +47,15 @@ def _generate_chunk(model, tokenizer, rows, params: SampleParams, device, out: R
             max_new_tokens=params.max_new_tokens,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            return_dict_in_generate=True,
-            output_scores=True,
+            **extra,
         )
+    return ids, out
+
+
+def _generate_chunk(model, tokenizer, rows, params: SampleParams, device, out: Rollouts) -> None:
+    ids, gen = sample_padded(
+        model, tokenizer, rows, params, device, return_dict_in_generate=True, output_scores=True
+    )
     new = gen.sequences[:, ids.shape[1] :]
     # scores are the processed logits the sampler drew from (temperature, top-p, top-k applied)
     logp = torch.stack(gen.scores, dim=1).float().log_softmax(-1)

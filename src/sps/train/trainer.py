@@ -20,8 +20,8 @@ import torch
 
 from sps.algos import group_fkl_loss, irl_skip, policy_loss, sequence_scores
 from sps.config import BaselineConfig, IRLConfig, RLConfig, ScheduleConfig
+from sps.rollout import generate
 from sps.rollout.base import Rollouts, SampleParams, derive_seed
-from sps.rollout.hf import generate
 from sps.train.advantage import ESTIMATORS, group_advantages
 from sps.train.buffer import DemoBuffer
 from sps.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
@@ -169,6 +169,7 @@ class Trainer:
             [self.prompts[i] for i in chosen],
             params,
             derive_seed(self.seed, "rollout", step),
+            backend=self.rl.backend,
         )
         rewards = [
             self.grader(chosen[p], text) for p, text in zip(ro.prompt_idx, ro.texts, strict=True)
@@ -307,7 +308,7 @@ class Trainer:
         opt = self.opts[phase]
         opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
-            raise NonFiniteError(f"non-finite {phase} loss ({float(loss)}) at step {self._step}")
+            raise NonFiniteError(f"non-finite {phase} loss ({loss.item()}) at step {self._step}")
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.rl.grad_clip or math.inf

@@ -1,0 +1,97 @@
+"""Timing of the analysis at scale: `python -m sps.benchmarks.analysis [--problems P] [--n N]`.
+
+Targets (issue 5, on 2 CPU cores): Pass@k for 10,000 problems x n = 1024 at every k = 1..n in
+under 1 s, and 1000 bootstrap resamples of that in under 10 s. Also times the default-k curve
+with its interval (what `sps analyze` stores), the paired difference of two models at every k,
+and the asymptote fit with its bootstrap. Prints one line per measurement (best of --repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from sps.analysis import ceiling
+from sps.analysis.bootstrap import Resampler, interval
+from sps.analysis.passk import curve, grouped_values, problem_values
+
+TARGETS = {"passk_all_k": 1.0, "bootstrap_all_k": 10.0}
+
+
+def best_time(func: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def synthetic_table(problems: int, n: int, seed: int = 0) -> pd.DataFrame:
+    """(problem_id, n, c) with per-problem success p ~ Beta(0.3, 1.5), a fifth never solved."""
+    rng = np.random.default_rng(seed)
+    p = np.where(rng.random(problems) < 0.8, rng.beta(0.3, 1.5, problems), 0.0)
+    ids = [f"p{i:06d}" for i in range(problems)]
+    return pd.DataFrame({"problem_id": ids, "n": n, "c": rng.binomial(n, p)})
+
+
+def run(problems: int, n: int, resamples: int, repeat: int) -> dict[str, float]:
+    table = synthetic_table(problems, n)
+    other = synthetic_table(problems, n, seed=1)
+    n_arr, c_arr = table["n"].to_numpy(), table["c"].to_numpy()
+    all_ks = list(range(1, n + 1))
+    res = Resampler(problems, resamples)
+
+    def passk_all_k() -> np.ndarray:
+        groups, values = grouped_values(n_arr, c_arr, all_ks)
+        return np.bincount(groups, minlength=len(values)) @ values / problems
+
+    def bootstrap_all_k() -> tuple[np.ndarray, np.ndarray]:
+        groups, values = grouped_values(n_arr, c_arr, all_ks)
+        return interval(res.means(values, groups))
+
+    def paired_all_k() -> tuple[np.ndarray, np.ndarray]:
+        a, b = problem_values({0: table}, all_ks), problem_values({0: other}, all_ks)
+        groups, values = ceiling.paired_groups(a, b)
+        return interval(res.means(values, groups))
+
+    def asymptote() -> dict[str, object]:
+        ks = ceiling.fit_ks(n)
+        groups, values = problem_values({0: table}, ks)
+        return ceiling.asymptote(groups, values, ks, res)
+
+    timings = {
+        "passk_all_k": best_time(passk_all_k, repeat),
+        "bootstrap_all_k": best_time(bootstrap_all_k, repeat),
+        "curve_default_ks": best_time(lambda: curve(table, resampler=res), repeat),
+        "paired_diff_all_k": best_time(paired_all_k, repeat),
+        "asymptote_with_bootstrap": best_time(asymptote, repeat),
+    }
+    return timings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=int, default=10_000)
+    parser.add_argument("--n", type=int, default=1024)
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="report the best of this many")
+    args = parser.parse_args(argv)
+    print(
+        f"{args.problems} problems x n = {args.n}, {args.resamples} resamples, "
+        f"{os.cpu_count()} CPUs visible, best of {args.repeat}"
+    )
+    for name, seconds in run(args.problems, args.n, args.resamples, args.repeat).items():
+        target = TARGETS.get(name)
+        verdict = "" if target is None else f"  (target < {target:g} s: "
+        verdict += "" if target is None else ("ok)" if seconds < target else "MISSED)")
+        print(f"{name:26s} {seconds:8.3f} s{verdict}")
+
+
+if __name__ == "__main__":
+    main()
