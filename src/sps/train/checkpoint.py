@@ -35,7 +35,11 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "model.safetensors"))
-    torch.save({name: opt.state_dict() for name, opt in opts.items()}, tmp / "optim.pt")
+    states = {name: opt.state_dict() for name, opt in opts.items()}
+    # Steps draw their prompts and rollout noise from (seed, step), not from global RNGs; the
+    # torch RNG is saved anyway so that any future use of it resumes exactly too.
+    states["torch_rng"] = torch.get_rng_state()
+    torch.save(states, tmp / "optim.pt")
     pd.DataFrame(rows).to_parquet(tmp / "metrics.parquet", index=False)
     (tmp / "state.json").write_text(json.dumps({"step": done, **(extra or {})}))
     shutil.rmtree(final, ignore_errors=True)
@@ -62,6 +66,7 @@ def load_checkpoint(path: str | Path, model, opts: dict) -> tuple[int, list[dict
     states = torch.load(path / "optim.pt", weights_only=True)
     for name, opt in opts.items():
         opt.load_state_dict(states[name])
+    torch.set_rng_state(states["torch_rng"])
     rows = pd.read_parquet(path / "metrics.parquet").to_dict("records")
     state = json.loads((path / "state.json").read_text())
     return state.pop("step"), rows, state

@@ -94,7 +94,7 @@ class Trainer:
         with an error naming the step and phase, after saving the state for inspection.
         """
         torch.manual_seed(self.seed)
-        self.history = self.resume(checkpoint_dir, log)
+        self.history = self.resume(checkpoint_dir, log)  # restores the torch RNG too
         every = self.rl.checkpoint_every
         for step in range(len(self.history), self.rl.steps):
             try:
