@@ -247,3 +247,12 @@ def test_non_finite_loss_stops_with_step_and_phase_and_saves_state(tmp_path, mon
         trainer.run(log=lambda _: None, checkpoint_dir=tmp_path)
     saved = tmp_path / "nonfinite" / "step1"
     assert (saved / "model.safetensors").is_file()  # the state before the failing step
+
+
+def test_memory_lean_logprobs_train_the_same():
+    full = make_trainer().run(log=lambda _: None)
+    lean = make_trainer(logprob_chunk=3).run(log=lambda _: None)
+    drop = ["tokens_per_s", "time_s"]
+    pd.testing.assert_frame_equal(
+        full.drop(columns=drop), lean.drop(columns=drop), atol=1e-5, rtol=1e-4
+    )

@@ -149,6 +149,7 @@ class RLConfig:
     kl_coef: float
     grad_clip: float
     adv_eps: float
+    logprob_chunk: int
     checkpoint_every: int
     keep_checkpoints: int
     eval_steps: list[int]

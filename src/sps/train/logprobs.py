@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from sps.algos import entropy_from_logits
 from sps.models.io import autocast
@@ -29,17 +30,50 @@ def token_logprobs(
     target: torch.Tensor,
     with_entropy: bool = True,
     entropy_grad: bool = False,
+    chunk: int = 0,
 ):
     """(logp, entropy, mask), each [N, W-1]: position t scores token t+1 of `ids`.
 
     logp carries the gradient; entropy (of the full-vocabulary distribution) is detached
-    unless `entropy_grad` (the entropy bonus differentiates it).
+    unless `entropy_grad` (the entropy bonus differentiates it). `chunk` > 0 computes the
+    head `chunk` positions at a time under activation checkpointing, so the float32 logits of
+    the whole batch (N x W x vocabulary) never exist at once: the memory-lean path for real
+    vocabularies; 0 takes the model's full logits.
     """
-    with autocast(ids.device):
-        logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
     nxt = ids[:, 1:]
-    logp = logits.log_softmax(-1).gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
+    with autocast(ids.device):
+        if chunk <= 0:
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+            logp, ent = _head_stats(logits, nxt, with_entropy, entropy_grad)
+            return logp, ent, target[:, 1:]
+        hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state[:, :-1]
+    head = model.get_output_embeddings()
+    parts = [
+        checkpoint(
+            _chunk_stats,
+            head,
+            hidden[:, i : i + chunk],
+            nxt[:, i : i + chunk],
+            with_entropy,
+            entropy_grad,
+            use_reentrant=False,
+        )
+        for i in range(0, nxt.shape[1], chunk)
+    ]
+    logp = torch.cat([p[0] for p in parts], dim=1)
+    ent = torch.cat([p[1] for p in parts], dim=1) if with_entropy else None
+    return logp, ent, target[:, 1:]
+
+
+def _chunk_stats(head, hidden, nxt, with_entropy: bool, entropy_grad: bool):
+    logp, ent = _head_stats(head(hidden).float(), nxt, with_entropy, entropy_grad)
+    return logp, ent if ent is not None else logp.new_zeros(0)
+
+
+def _head_stats(logits: torch.Tensor, nxt: torch.Tensor, with_entropy: bool, entropy_grad: bool):
+    """Chosen-token log-probs (gathered logit minus logsumexp) and optional entropies."""
+    logp = logits.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
     ent = None
     if with_entropy:
         ent = entropy_from_logits(logits if entropy_grad else logits.detach())
-    return logp, ent, target[:, 1:]
+    return logp, ent

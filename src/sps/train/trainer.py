@@ -186,7 +186,12 @@ class Trainer:
     def forward(self, batch: Batch, entropy_grad: bool = False):
         self.model.train()
         return token_logprobs(
-            self.model, batch.ids, batch.attn, batch.target, entropy_grad=entropy_grad
+            self.model,
+            batch.ids,
+            batch.attn,
+            batch.target,
+            entropy_grad=entropy_grad,
+            chunk=self.rl.logprob_chunk,
         )
 
     def advantages(self, batch: Batch, old_logp: torch.Tensor, mask: torch.Tensor):
@@ -290,7 +295,9 @@ class Trainer:
             return {}
         prompt_ids = [ro.prompt_ids[batch.groups[o].prompt] for o in owners]
         ids, attn, target = pack(prompt_ids, seqs, self.tok.pad_token_id, self.device)
-        lp, _, m = token_logprobs(self.model, ids, attn, target, with_entropy=False)
+        lp, _, m = token_logprobs(
+            self.model, ids, attn, target, with_entropy=False, chunk=self.rl.logprob_chunk
+        )
         s = sequence_scores(lp, m, self.irl.score)
         owner = torch.tensor(owners)
         return {gi: s[owner == gi] for gi in set(owners)}
@@ -322,7 +329,8 @@ class Trainer:
     def ref_logprobs(self, batch: Batch):
         if self.ref is None:
             return None
-        return token_logprobs(self.ref, batch.ids, batch.attn, batch.target, False)[0]
+        chunk = self.rl.logprob_chunk
+        return token_logprobs(self.ref, batch.ids, batch.attn, batch.target, False, chunk=chunk)[0]
 
     def common_stats(self, batch: Batch, ent, mask, scores: torch.Tensor) -> dict:
         max_p = [
