@@ -1,4 +1,4 @@
-"""The fast sampler (rollout/fast.py) against transformers on tiny random Llamas.
+"""The fast sampler (rollout/fast/) against transformers on tiny random Llamas.
 
 The models get weights of std 0.25 (not the 0.02 of a fresh init) so that next-token
 distributions have a few nats of entropy and attention matters: a near-uniform model would let

@@ -1,6 +1,6 @@
 """Rollouts: `generate(model, tokenizer, prompts, params, seed, backend)` over two backends.
 
-- `fast` (default): our own sampler (rollout/fast.py): shared prefill, preallocated KV cache,
+- `fast` (default): our own sampler (rollout/fast/): shared prefill, preallocated KV cache,
   compaction of stopped rows, CUDA graphs on GPU. Samples depend only on (seed, prompt index,
   sample index), not on the batch size.
 - `hf`: transformers' `model.generate` (rollout/hf.py), the portable reference; its samples

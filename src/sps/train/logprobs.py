@@ -71,8 +71,8 @@ def _chunk_stats(head, hidden, nxt, with_entropy: bool, entropy_grad: bool):
 
 
 def _head_stats(logits: torch.Tensor, nxt: torch.Tensor, with_entropy: bool, entropy_grad: bool):
-    """Chosen-token log-probs (gathered logit minus logsumexp) and optional entropies."""
-    logp = logits.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+    """Chosen-token log-probs and optional entropies of one block of logits."""
+    logp = logits.log_softmax(-1).gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
     ent = None
     if with_entropy:
         ent = entropy_from_logits(logits if entropy_grad else logits.detach())
