@@ -69,7 +69,7 @@ def _flat_defaults(node: dict, prefix: str = "") -> dict[str, object]:
     out = {}
     for key, sub in node.get("properties", {}).items():
         name = f"{prefix}{key}"
-        if sub.get("type") == "object":
+        if sub.get("type") == "object" and not sub.get("default"):
             out.update(_flat_defaults(sub, name + "."))
         else:
             out[name] = sub["default"]

@@ -113,12 +113,47 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class SplitSource:
+    """Where one split of a benchmark comes from (`data.sources.<bench>.<split>`)."""
+
+    source: str  # hf | local
+    path: str  # hub id (hf) or file (local)
+    name: str | None = None  # hub config name
+    split: str = "train"  # hub split
+    revision: str | None = None
+    skip: int = 0  # rows dropped from the start
+    limit: int = 0  # rows kept after skip (0 = all)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    on_bad_row: str
+    n_train: int
+    n_test: int
+    few_shot: int
+    grade_timeout: float
+    grade_workers: int
+    sources: dict
+
+    def split_source(self, bench: str, split: str) -> SplitSource:
+        try:
+            return SplitSource(**self.sources[bench][split])
+        except KeyError:
+            raise ConfigError(f"config key 'data.sources.{bench}.{split}' is not defined") from None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    hidden_size: int
+    hidden_size: int  # the tiny model's shape: hidden_size ... max_position
     num_layers: int
     num_heads: int
     intermediate_size: int
     max_position: int
+    source: str = "tiny"  # tiny | hf | gguf
+    path: str = ""
+    revision: str | None = None
+    trust_remote_code: bool = False
+    prompt_format: str = "auto"  # auto | chat | plain
 
 
 @dataclass(frozen=True)
@@ -149,6 +184,12 @@ class RLConfig:
     kl_coef: float
     grad_clip: float
     adv_eps: float
+    micro_batch_size: int
+    gradient_checkpointing: bool
+    lora_rank: int
+    lora_alpha: float
+    lora_dropout: float
+    lora_target_modules: list[str]
     logprob_chunk: int
     checkpoint_every: int
     keep_checkpoints: int
