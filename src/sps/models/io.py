@@ -27,13 +27,19 @@ def autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def load_tokenizer(path: str | Path, trust_remote_code: bool = False):
+    """The tokenizer of a saved model directory, left-padding (batched sampling)."""
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
 def load_model(path: str | Path, device: torch.device, trust_remote_code: bool = False):
     """(model, tokenizer) from a saved HF directory; weights must be safetensors."""
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a model directory (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    tokenizer.padding_side = "left"
+    tokenizer = load_tokenizer(path, trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         path, use_safetensors=True, trust_remote_code=trust_remote_code, dtype=torch.float32
     )

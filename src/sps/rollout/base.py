@@ -41,8 +41,14 @@ def derive_seed(*parts: int | str) -> int:
 
 
 def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return [bos + tokenizer.encode(p, add_special_tokens=False) for p in prompts]
+    """Token ids per prompt, BOS first; a chat-rendered prompt brings its own special tokens
+    (SmolLM2's BOS is `<|im_start|>`, which its template already opens with)."""
+    bos = tokenizer.bos_token_id
+    rows = []
+    for p in prompts:
+        ids = tokenizer.encode(p, add_special_tokens=False)
+        rows.append(ids if bos is None or ids[:1] == [bos] else [bos] + ids)
+    return rows
 
 
 def left_pad(rows: list[list[int]], pad: int, device: torch.device):
