@@ -6,10 +6,10 @@ import time
 
 import pandas as pd
 
-from sps.config import SamplingConfig
+from sps.config import DataConfig, SamplingConfig, section, validate
 from sps.rollout import generate
 from sps.rollout.base import SampleParams, derive_seed
-from sps.tasks.data import grade_row
+from sps.tasks.data import grade_rows
 
 SAMPLE_COLUMNS = [
     "problem_id",
@@ -20,6 +20,7 @@ SAMPLE_COLUMNS = [
     "n_tokens",
     "logprob",
     "finish_reason",
+    "grade",
 ]
 
 
@@ -36,8 +37,18 @@ def shard_range(cfg: SamplingConfig, shard: int) -> range:
 
 
 def sample_shard(
-    model, tokenizer, problems: pd.DataFrame, cfg: SamplingConfig, seed: int, shard: int, log=print
+    model,
+    tokenizer,
+    problems: pd.DataFrame,
+    cfg: SamplingConfig,
+    seed: int,
+    shard: int,
+    log=print,
+    data: DataConfig | None = None,
 ) -> pd.DataFrame:
+    """`data`: the config's data section (grade_timeout, grade_workers); schema defaults
+    when None."""
+    data = data or section(DataConfig, validate({})["data"])
     idx = shard_range(cfg, shard)
     params = SampleParams(
         n=len(idx),
@@ -57,22 +68,27 @@ def sample_shard(
         backend=cfg.backend,
     )
     rows = list(problems.itertuples())
-    graded = [grade_row(rows[p], text) for p, text in zip(ro.prompt_idx, ro.texts, strict=True)]
+    graded = grade_rows(
+        [rows[p] for p in ro.prompt_idx], list(ro.texts), data.grade_timeout, data.grade_workers
+    )
     n_tok = sum(len(t) for t in ro.token_ids)
     log(
         f"shard {shard}: {len(ro)} samples, {n_tok} tokens, "
         f"{n_tok / (time.time() - start):.0f} tok/s, accuracy "
-        f"{sum(c for _, c in graded) / len(graded):.3f}"
+        f"{sum(c for _, c, _ in graded) / len(graded):.3f}, "
+        f"unparsed {sum(s == 'unparsed' for *_, s in graded)}, "
+        f"timeout {sum(s == 'timeout' for *_, s in graded)}"
     )
     return pd.DataFrame(
         {
             "problem_id": [rows[p].id for p in ro.prompt_idx],
             "sample_idx": [idx[i % len(idx)] for i in range(len(ro))],
             "completion": ro.texts,
-            "pred": [p for p, _ in graded],
-            "correct": [c for _, c in graded],
+            "pred": [p for p, _, _ in graded],
+            "correct": [c for _, c, _ in graded],
             "n_tokens": [len(t) for t in ro.token_ids],
             "logprob": ro.logprobs,
             "finish_reason": ro.finish,
+            "grade": [s for *_, s in graded],  # ok | unparsed | timeout
         }
     )

@@ -68,7 +68,49 @@ def countdown_problems(table: pd.DataFrame) -> list[countdown.Problem]:
 
 
 def grade_row(row, completion: str) -> tuple[str, bool]:
-    """(extracted answer, correct) for one problem row of any supported benchmark."""
+    """(extracted answer, correct) for one problem row of any supported benchmark.
+
+    The per-row path (training rewards); MATH goes through a shared worker pool with the
+    schema's default timeout. Sampling grades whole batches with `grade_rows`.
+    """
     if row.bench == "countdown":
         return countdown.grade(completion, [int(x) for x in row.numbers], int(row.target))
-    raise ValueError(f"no grader for benchmark {row.bench!r} (problem {row.id})")
+    from sps.tasks.grading import grade
+
+    result = grade(row.answer_type, completion, str(row.gold), row.choices)
+    return result.pred, result.correct
+
+
+def grade_rows(
+    rows: list, completions: list[str], timeout: float, workers: int
+) -> list[tuple[str, bool, str]]:
+    """(pred, correct, status) per completion; rows[i] is completions[i]'s problem row.
+
+    Countdown is graded here exactly as by grade_row (status "ok"); the real benchmarks
+    through the batch grader (MATH in a pool of `workers`, `timeout` s per answer).
+    """
+    from sps.tasks.grading import grade_many
+
+    out: list[tuple[str, bool, str] | None] = [None] * len(rows)
+    real = [i for i, r in enumerate(rows) if r.bench != "countdown"]
+    for i, r in enumerate(rows):
+        if r.bench == "countdown":
+            pred, correct = grade_row(r, completions[i])
+            out[i] = (pred, correct, "ok" if pred else "unparsed")
+    if real:
+        grades = grade_many(
+            [rows[i] for i in real], [completions[i] for i in real], timeout, workers
+        )
+        for i, g in zip(real, grades, strict=True):
+            out[i] = (g.pred, g.correct, g.status)
+    return out  # type: ignore[return-value]
+
+
+def row_reward(rows: list, timeout: float, workers: int):
+    """Training reward(i, completion) -> 1.0 or 0.0 for the problem rows of one benchmark:
+    countdown's checker, or the batch grader's settings (MATH: pool, timeout) for the others."""
+    if rows and rows[0].bench != "countdown":
+        from sps.tasks.grading import reward_fn
+
+        return reward_fn(rows, timeout, workers)
+    return lambda i, completion: float(grade_row(rows[i], completion)[1])
