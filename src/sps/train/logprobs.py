@@ -43,7 +43,7 @@ def token_logprobs(
     nxt = ids[:, 1:]
     with autocast(ids.device):
         if chunk <= 0:
-            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+            logits = _upcast(model(input_ids=ids, attention_mask=attn).logits[:, :-1])
             logp, ent = _head_stats(logits, nxt, with_entropy, entropy_grad)
             return logp, ent, target[:, 1:]
         hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state[:, :-1]
@@ -66,8 +66,13 @@ def token_logprobs(
 
 
 def _chunk_stats(head, hidden, nxt, with_entropy: bool, entropy_grad: bool):
-    logp, ent = _head_stats(head(hidden).float(), nxt, with_entropy, entropy_grad)
+    logp, ent = _head_stats(_upcast(head(hidden)), nxt, with_entropy, entropy_grad)
     return logp, ent if ent is not None else logp.new_zeros(0)
+
+
+def _upcast(logits: torch.Tensor) -> torch.Tensor:
+    """float32 for half-precision logits (a stable softmax); float64 stays float64."""
+    return logits if logits.dtype == torch.float64 else logits.float()
 
 
 def _head_stats(logits: torch.Tensor, nxt: torch.Tensor, with_entropy: bool, entropy_grad: bool):
@@ -77,3 +82,15 @@ def _head_stats(logits: torch.Tensor, nxt: torch.Tensor, with_entropy: bool, ent
     if with_entropy:
         ent = entropy_from_logits(logits if entropy_grad else logits.detach())
     return logp, ent
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute each decoder layer's activations in the backward pass (in training mode).
+
+    Non-reentrant, so it also works when no input needs a gradient (LoRA freezes the
+    embeddings). transformers 5 renamed the method; the old name is kept for 4.x."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

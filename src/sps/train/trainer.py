@@ -6,12 +6,13 @@ GRPO is SPS with no IRL steps, so every method runs this same loop with the same
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,10 @@ from sps.rollout.base import Rollouts, SampleParams, derive_seed
 from sps.train.advantage import ESTIMATORS, group_advantages
 from sps.train.buffer import DemoBuffer
 from sps.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from sps.train.distributed import Dist
 from sps.train.groups import Group, make_groups, squeeze_stats
-from sps.train.logprobs import pack, token_logprobs
+from sps.train.logprobs import enable_gradient_checkpointing, pack, token_logprobs
+from sps.train.microbatch import group_parts, row_parts, share, trim
 from sps.train.schedule import next_phase
 
 Grader = Callable[[int, str], float]  # (prompt index, completion text) -> reward
@@ -38,12 +41,25 @@ class NonFiniteError(FloatingPointError):
 
 @dataclass
 class Batch:
+    """This process's share of a step's rollouts (all of them in a single process)."""
+
     rollouts: Rollouts
     groups: list[Group]
     prompts: list[int]  # dataset index of each of the batch's prompts
     ids: torch.Tensor
     attn: torch.Tensor
     target: torch.Tensor
+
+
+@dataclass
+class _Pass:
+    """What one pass over the micro-batches leaves for the metrics (this process's part)."""
+
+    loss: float = 0.0
+    ent_sum: float = 0.0
+    kl_sum: float = 0.0
+    scores: list[torch.Tensor] = field(default_factory=list)
+    w: list[torch.Tensor] = field(default_factory=list)
 
 
 class Trainer:
@@ -59,27 +75,64 @@ class Trainer:
         seed: int,
         estimator: str = "grpo",
         baselines: BaselineConfig | None = None,
+        dist: Dist | None = None,
     ):
-        self.model, self.tok, self.prompts, self.grader = model, tokenizer, prompts, grader
+        self.tok, self.prompts, self.grader = tokenizer, prompts, grader
         self.rl, self.irl, self.schedule, self.seed = rl, irl, schedule, seed
         self.estimator = estimator
         self.baselines = baselines or BaselineConfig([], 0.01, 0.1, 0.25, 4)
+        self.dist = dist or Dist()
         if estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
+        if self.dist.world > min(rl.prompts_per_step, len(prompts)):
+            raise ValueError(f"{self.dist.world} processes but only {rl.prompts_per_step} prompts")
+        self.model = self._prepare(model)
         self.device = next(model.parameters()).device
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         # IRL steps get their own AdamW state: their gradients are on another scale than the
         # policy gradient's, and a shared second moment would shrink the RL steps after them.
         self.opts = {
-            phase: torch.optim.AdamW(
-                model.parameters(), lr=rl.lr, betas=(0.9, 0.99), weight_decay=0.0
-            )
+            phase: torch.optim.AdamW(self.params, lr=rl.lr, betas=(0.9, 0.99), weight_decay=0.0)
             for phase in ("rl", "irl")
         }
-        # The reference model costs a full copy: load it only when the KL term is on.
-        self.ref = copy.deepcopy(model).eval().requires_grad_(False) if rl.kl_coef > 0 else None
+        # The reference model costs a full copy: load it only when the KL term is on. With
+        # LoRA the base with its adapters switched off is the reference, at no cost.
+        self.ref = None
+        if rl.kl_coef > 0 and not self.lora:
+            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         self._step = 0
         self.history: list[dict] = []
         self.buffer = DemoBuffer(irl.buffer_size) if irl.demos == "buffer" else None
+
+    def _prepare(self, model):
+        """Gradient checkpointing and LoRA adapters, as configured."""
+        if self.rl.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
+        self.lora = self.rl.lora_rank > 0
+        if not self.lora:
+            return model
+        from sps.models import lora  # peft is an optional extra
+
+        rl = self.rl
+        return lora.wrap(
+            model, rl.lora_rank, rl.lora_alpha, rl.lora_dropout, rl.lora_target_modules
+        )
+
+    def export_model(self):
+        """The policy as a plain transformers model (LoRA adapters merged into a copy)."""
+        if not self.lora:
+            return self.model
+        from sps.models import lora
+
+        return lora.merged_copy(self.model)
+
+    def _state_module(self) -> torch.nn.Module:
+        # with LoRA only the adapters change: checkpoints hold them, not the frozen base
+        if not self.lora:
+            return self.model
+        from sps.models import lora
+
+        return lora.adapter_module(self.model)
 
     def run(
         self,
@@ -92,8 +145,11 @@ class Trainer:
         `after_step(k)` runs after k completed steps (evaluation snapshots). A checkpoint is
         written every `rl.checkpoint_every` steps; a non-finite loss or gradient stops the run
         with an error naming the step and phase, after saving the state for inspection.
+        Under data parallelism every rank runs this and gets the same rows; only rank 0 logs
+        and writes.
         """
         torch.manual_seed(self.seed)
+        log = log if self.dist.main else _quiet
         self.history = self.resume(checkpoint_dir, log)  # restores the torch RNG too
         every = self.rl.checkpoint_every
         for step in range(len(self.history), self.rl.steps):
@@ -113,15 +169,19 @@ class Trainer:
         return pd.DataFrame(self.history)
 
     def save(self, root: str | Path, done: int, keep: int) -> None:
-        extra = {"buffer": self.buffer.state_dict()} if self.buffer else {}
-        save_checkpoint(root, done, self.model, self.opts, self.history, keep, extra)
+        """Checkpoint (rank 0 writes; the others wait so that none reads a half one)."""
+        if self.dist.main:
+            extra = {"buffer": self.buffer.state_dict()} if self.buffer else {}
+            module = self._state_module()
+            save_checkpoint(root, done, module, self.opts, self.history, keep, extra)
+        self.dist.barrier()
 
     def resume(self, checkpoint_dir: str | Path | None, log: Callable[[str], None]) -> list:
         """Restore the newest checkpoint, if any; returns the metrics rows of its steps."""
         found = checkpoints(checkpoint_dir) if checkpoint_dir else []
         if not found:
             return []
-        done, rows, extra = load_checkpoint(found[-1], self.model, self.opts)
+        done, rows, extra = load_checkpoint(found[-1], self._state_module(), self.opts)
         if self.buffer is not None:
             self.buffer.load_state_dict(extra["buffer"])
         log(f"resumed from {found[-1]} after {done} steps")
@@ -139,12 +199,12 @@ class Trainer:
         batch = self.sample(step)
         stats = self.rl_update(batch) if phase == "rl" else self.irl_update(batch)
         self.remember(batch)
-        n_tokens = sum(len(t) for t in batch.rollouts.token_ids)
+        n_tokens = self.dist.sum(sum(len(t) for t in batch.rollouts.token_ids))
         elapsed = time.time() - start
         return {
             "step": step,
             "phase": phase,
-            **squeeze_stats(batch.groups),
+            **squeeze_stats(self.dist.gather(batch.groups)),
             **stats,
             "lr": lr,
             "tokens_per_s": n_tokens / elapsed,
@@ -152,25 +212,14 @@ class Trainer:
         }
 
     def sample(self, step: int) -> Batch:
+        """This process's block of the step's prompts, `rl.group_size` rollouts each."""
         rng = random.Random(derive_seed(self.seed, "prompts", step))
         chosen = rng.sample(
             range(len(self.prompts)), min(self.rl.prompts_per_step, len(self.prompts))
         )
-        params = SampleParams(
-            n=self.rl.group_size,
-            max_new_tokens=self.rl.max_new_tokens,
-            temperature=self.rl.temperature,
-            batch_size=self.rl.prompts_per_step * self.rl.group_size,
-        )
-        self.model.eval()
-        ro = generate(
-            self.model,
-            self.tok,
-            [self.prompts[i] for i in chosen],
-            params,
-            derive_seed(self.seed, "rollout", step),
-            backend=self.rl.backend,
-        )
+        lo, hi = self.dist.share(len(chosen))
+        chosen = chosen[lo:hi]
+        ro = self.rollouts(step, chosen)
         rewards = [
             self.grader(chosen[p], text) for p, text in zip(ro.prompt_idx, ro.texts, strict=True)
         ]
@@ -183,21 +232,57 @@ class Trainer:
         )
         return Batch(ro, groups, chosen, ids, attn, target)
 
-    def forward(self, batch: Batch, entropy_grad: bool = False):
+    @torch.no_grad()
+    def rollouts(self, step: int, chosen: list[int]) -> Rollouts:
+        """One generate call per prompt, seeded by (seed, step, dataset index): a prompt's
+        rollouts do not depend on which process draws them or on the others in the batch."""
+        params = SampleParams(
+            n=self.rl.group_size,
+            max_new_tokens=self.rl.max_new_tokens,
+            temperature=self.rl.temperature,
+            batch_size=self.rl.group_size,
+        )
+        self.model.eval()
+        out = Rollouts([], [], [], [], [], [])
+        with self._sampling_model() as model:
+            for k, i in enumerate(chosen):
+                seed = derive_seed(self.seed, "rollout", step, i)
+                ro = generate(model, self.tok, [self.prompts[i]], params, seed, self.rl.backend)
+                out.prompt_idx.extend([k] * len(ro))
+                out.token_ids.extend(ro.token_ids)
+                out.texts.extend(ro.texts)
+                out.logprobs.extend(ro.logprobs)
+                out.finish.extend(ro.finish)
+                out.prompt_ids.extend(ro.prompt_ids)
+        return out
+
+    def _sampling_model(self):
+        # the samplers read the weights directly, so LoRA adapters are merged in meanwhile
+        if not self.lora:
+            return contextlib.nullcontext(self.model)
+        from sps.models import lora
+
+        return lora.merged(self.model)
+
+    def forward(self, batch: Batch, entropy_grad: bool = False, rows: slice = slice(None)):
+        """(logp, entropy, mask) of the batch's `rows`, trimmed to their widest row."""
         self.model.train()
         return token_logprobs(
             self.model,
-            batch.ids,
-            batch.attn,
-            batch.target,
+            *trim(batch.ids, batch.attn, batch.target, rows),
             entropy_grad=entropy_grad,
             chunk=self.rl.logprob_chunk,
         )
 
-    def advantages(self, batch: Batch, old_logp: torch.Tensor, mask: torch.Tensor):
+    def advantages(self, batch: Batch, parts: list[slice]) -> torch.Tensor:
         """Per-rollout advantages [N] of this run's estimator (GRPO or a baseline)."""
         rewards = torch.tensor(np.stack([g.rewards for g in batch.groups]), dtype=torch.float32)
-        likelihood = sequence_scores(old_logp, mask, "sum").cpu()
+        likelihood = torch.zeros(len(batch.rollouts))
+        if self.estimator == "unlikeliness":  # the only one that reads the rollout policy
+            with torch.no_grad():
+                for rows in parts:
+                    logp, _, mask = self.forward(batch, rows=rows)
+                    likelihood[rows] = sequence_scores(logp, mask, "sum").float().cpu()
         rows = [g.rows for g in batch.groups]
         adv_groups = group_advantages(
             self.estimator, rewards, likelihood[torch.tensor(rows)], self.rl, self.baselines
@@ -209,138 +294,193 @@ class Trainer:
 
     def rl_update(self, batch: Batch) -> dict:
         """GRPO family: the estimator's advantages, clipped ratio, optional KL (method.md);
-        the entropy bonus adds -alpha * mean token entropy to the loss."""
+        the entropy bonus adds -alpha * mean token entropy to the loss. Gradients are
+        accumulated over micro-batches, each normalised by the whole batch's counts."""
         bonus = self.baselines.entropy_coef if self.estimator == "entropy-bonus" else 0.0
-        ref_logp = self.ref_logprobs(batch)
-        old_logp = adv = None
+        parts = row_parts(len(batch.rollouts), self.rl.micro_batch_size)
+        adv = self.advantages(batch, parts)
+        n_tok = self.dist.sum(int(batch.target.sum()))
+        n_seq = self.dist.sum(len(batch.rollouts))
+        old: dict[int, torch.Tensor] = {}
+        ref: dict[int, torch.Tensor | None] = {}
         for _ in range(self.rl.updates_per_batch):
-            logp, ent, mask = self.forward(batch, entropy_grad=bonus > 0)
-            if old_logp is None:  # the rollout policy: rho = 1 on the first update
-                old_logp = logp.detach()
-                adv = self.advantages(batch, old_logp, mask)
-            loss, pstats = policy_loss(
-                logp,
-                old_logp,
-                adv,
-                mask,
-                self.rl.clip_low,
-                self.rl.clip_high,
-                self.rl.loss_agg,
-                ref_logp,
-                self.rl.kl_coef,
-                self.rl.max_new_tokens,
-            )
-            if bonus:
-                loss = loss - bonus * ent[mask].mean()
-            grad_norm = self.optimize(loss, "rl")
-        ent = ent.detach()
-        scores = sequence_scores(logp.detach(), mask, self.irl.score)
+            self.opts["rl"].zero_grad(set_to_none=True)
+            acc = _Pass()
+            for k, rows in enumerate(parts):
+                logp, ent, mask = self.forward(batch, entropy_grad=bonus > 0, rows=rows)
+                old.setdefault(k, logp.detach())  # the rollout policy: rho = 1 on update 1
+                if k not in ref:
+                    ref[k] = self.ref_logprobs(batch, rows)
+                loss, pstats = policy_loss(
+                    logp,
+                    old[k],
+                    adv[rows],
+                    mask,
+                    self.rl.clip_low,
+                    self.rl.clip_high,
+                    self.rl.loss_agg,
+                    ref[k],
+                    self.rl.kl_coef,
+                    self.rl.max_new_tokens,
+                )
+                tokens = int(mask.sum())
+                loss = loss * share(self.rl.loss_agg, tokens, len(logp), n_tok, n_seq)
+                if bonus:
+                    loss = loss - bonus * ent[mask].sum() / max(n_tok, 1.0)
+                loss.backward()
+                acc.loss += loss.item()
+                acc.kl_sum += pstats["kl"] * tokens
+                acc.ent_sum += float(ent.detach()[mask].sum())
+                acc.scores.append(sequence_scores(logp.detach(), mask, self.irl.score))
+            grad_norm = self.optimize(torch.tensor(self.dist.sum(acc.loss)), "rl")
         return {
-            **self.common_stats(batch, ent, mask, scores),
-            "loss": loss.item(),
+            **self.common_stats(batch, acc, n_tok),
+            "loss": self.dist.sum(acc.loss),
             "grad_norm": grad_norm,
-            "kl": pstats["kl"],
+            "kl": self.dist.sum(acc.kl_sum) / max(n_tok, 1.0),
             **_nan_irl_stats(),
         }
 
     def irl_update(self, batch: Batch) -> dict:
         """SPS IRL step: forward KL from the max-ent demonstration distribution q to the
-        policy's distribution p over the group's distinct completions (method.md)."""
-        logp, ent, mask = self.forward(batch)
-        scores = sequence_scores(logp, mask, self.irl.score)
-        extra = self.buffer_scores(batch)
-        losses, w_all, skipped = [], [], 0
-        for gi, g in enumerate(batch.groups):
-            demo = g.correct if self.irl.support == "correct" else [True] * len(g.first)
-            s_extra = extra.get(gi, scores.new_zeros(0))
-            # buffered demonstrations join both U and D, each with multiplicity 1
-            demo = torch.tensor(demo + [True] * len(s_extra))
-            if irl_skip(demo):
-                skipped += 1
-                continue
-            loss, st = group_fkl_loss(
-                torch.cat([scores[g.first], s_extra]),
-                demo,
-                torch.tensor(g.counts + [1] * len(s_extra), dtype=torch.float),
-                self.irl.tau,
-                self.irl.q,
-            )
-            losses.append(loss)
-            w_all.append(st["w"])
-        total = torch.stack(losses).mean() if losses else None
-        grad_norm = self.optimize(total, "irl") if total is not None else 0.0
-        w = torch.cat(w_all) if w_all else torch.zeros(0)
+        policy's distribution p over the group's distinct completions (method.md). The loss
+        is a mean over groups; micro-batches hold whole groups."""
+        extra = self.buffer_candidates(batch)
+        demos = {gi: self._demo(g, len(extra.get(gi, []))) for gi, g in enumerate(batch.groups)}
+        skipped = sum(irl_skip(d) for d in demos.values())
+        n_groups = self.dist.sum(len(demos) - skipped)
+        self.opts["irl"].zero_grad(set_to_none=True)
+        acc = _Pass()
+        parts = group_parts([g.rows for g in batch.groups], self.rl.micro_batch_size)
+        for rows, members in parts:
+            logp, ent, mask = self.forward(batch, rows=rows)
+            scores = sequence_scores(logp, mask, self.irl.score)
+            s_extra = self.buffer_scores(batch, {gi: extra[gi] for gi in members if gi in extra})
+            losses = []
+            for gi in members:
+                if irl_skip(demos[gi]):
+                    continue
+                g = batch.groups[gi]
+                s_buf = s_extra.get(gi, scores.new_zeros(0))
+                loss, st = group_fkl_loss(
+                    torch.cat([scores[[r - rows.start for r in g.first]], s_buf]),
+                    demos[gi],
+                    torch.tensor(g.counts + [1] * len(s_buf), dtype=torch.float),
+                    self.irl.tau,
+                    self.irl.q,
+                )
+                losses.append(loss)
+                acc.w.append(st["w"].cpu())
+            if losses:
+                part = torch.stack(losses).sum() / n_groups
+                part.backward()
+                acc.loss += part.item()
+            acc.ent_sum += float(ent[mask].sum())
+            acc.scores.append(scores.detach())
+        total = self.dist.sum(acc.loss)
+        grad_norm = self.optimize(torch.tensor(total), "irl") if n_groups else 0.0
+        w = torch.cat(self.dist.gather(acc.w)) if n_groups else torch.zeros(0)
         return {
-            **self.common_stats(batch, ent, mask, scores.detach()),
-            "loss": total.item() if total is not None else float("nan"),
+            **self.common_stats(batch, acc, self.dist.sum(int(batch.target.sum()))),
+            "loss": total if n_groups else float("nan"),
             "grad_norm": grad_norm,
             "kl": float("nan"),
             "undervalued_share": float((w > 0).float().mean()) if len(w) else float("nan"),
             "w_abs_mean": float(w.abs().mean()) if len(w) else float("nan"),
-            "irl_skipped": skipped,
+            "irl_skipped": int(self.dist.sum(skipped)),
         }
 
-    def buffer_scores(self, batch: Batch) -> dict[int, torch.Tensor]:
-        """Scores s(y) of the buffered correct completions not in this batch, per group."""
+    def _demo(self, g: Group, n_buffered: int) -> torch.Tensor:
+        """D within U: correct (or all) distinct completions, then the buffered ones, which
+        join both U and D with multiplicity 1."""
+        demo = g.correct if self.irl.support == "correct" else [True] * len(g.first)
+        return torch.tensor(demo + [True] * n_buffered)
+
+    def buffer_candidates(self, batch: Batch) -> dict[int, list[list[int]]]:
+        """Per group, the buffered correct completions of its prompt not in this batch."""
         if self.buffer is None:
             return {}
-        ro, seqs, owners = batch.rollouts, [], []
+        ro, found = batch.rollouts, {}
         for gi, g in enumerate(batch.groups):
             have = {tuple(ro.token_ids[r]) for r in g.first}
-            for seq in self.buffer.get(batch.prompts[g.prompt]):
-                if tuple(seq) not in have:
-                    seqs.append(seq)
-                    owners.append(gi)
-        if not seqs:
+            seqs = [s for s in self.buffer.get(batch.prompts[g.prompt]) if tuple(s) not in have]
+            if seqs:
+                found[gi] = seqs
+        return found
+
+    def buffer_scores(
+        self, batch: Batch, candidates: dict[int, list[list[int]]] | None = None
+    ) -> dict[int, torch.Tensor]:
+        """Scores s(y) of buffered completions (default: all candidates), per group."""
+        if candidates is None:
+            candidates = self.buffer_candidates(batch)
+        owners = [gi for gi, seqs in candidates.items() for _ in seqs]
+        if not owners:
             return {}
-        prompt_ids = [ro.prompt_ids[batch.groups[o].prompt] for o in owners]
+        seqs = [s for gi in candidates for s in candidates[gi]]
+        prompt_ids = [batch.rollouts.prompt_ids[batch.groups[o].prompt] for o in owners]
         ids, attn, target = pack(prompt_ids, seqs, self.tok.pad_token_id, self.device)
         lp, _, m = token_logprobs(
             self.model, ids, attn, target, with_entropy=False, chunk=self.rl.logprob_chunk
         )
         s = sequence_scores(lp, m, self.irl.score)
         owner = torch.tensor(owners)
-        return {gi: s[owner == gi] for gi in set(owners)}
+        return {gi: s[owner == gi] for gi in candidates}
 
     def remember(self, batch: Batch) -> None:
-        """Add this step's distinct correct completions to the demonstration buffer."""
+        """Add this step's distinct correct completions (every process's, in the single
+        process's order) to the demonstration buffer, which every process keeps whole."""
         if self.buffer is None:
             return
-        for g in batch.groups:
-            for row, ok in zip(g.first, g.correct, strict=True):
-                if ok:
-                    self.buffer.add(batch.prompts[g.prompt], batch.rollouts.token_ids[row])
+        found = [
+            (batch.prompts[g.prompt], batch.rollouts.token_ids[row])
+            for g in batch.groups
+            for row, ok in zip(g.first, g.correct, strict=True)
+            if ok
+        ]
+        for prompt, tokens in self.dist.gather(found):
+            self.buffer.add(prompt, tokens)
 
     def optimize(self, loss: torch.Tensor, phase: str) -> float:
+        """Step on the accumulated gradients; `loss` is the whole batch's (all processes)."""
         opt = self.opts[phase]
-        opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             raise NonFiniteError(f"non-finite {phase} loss ({loss.item()}) at step {self._step}")
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), self.rl.grad_clip or math.inf
-        )
+        self.dist.reduce_grads(self.params)  # before clipping: the norm is the global one
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.rl.grad_clip or math.inf)
         if not torch.isfinite(norm):  # checked before the update, so the weights stay clean
             raise NonFiniteError(f"non-finite {phase} gradient norm at step {self._step}")
         opt.step()
         return float(norm)
 
     @torch.no_grad()
-    def ref_logprobs(self, batch: Batch):
-        if self.ref is None:
+    def ref_logprobs(self, batch: Batch, rows: slice = slice(None)):
+        """Token log-probs of the rows under the reference policy (None without KL)."""
+        if self.rl.kl_coef <= 0:
             return None
+        args = trim(batch.ids, batch.attn, batch.target, rows)
         chunk = self.rl.logprob_chunk
-        return token_logprobs(self.ref, batch.ids, batch.attn, batch.target, False, chunk=chunk)[0]
+        if self.ref is not None:
+            return token_logprobs(self.ref, *args, False, chunk=chunk)[0]
+        with self.model.disable_adapter():  # LoRA: the base model is the reference
+            return token_logprobs(self.model, *args, False, chunk=chunk)[0]
 
-    def common_stats(self, batch: Batch, ent, mask, scores: torch.Tensor) -> dict:
+    def common_stats(self, batch: Batch, acc: _Pass, n_tok: float) -> dict:
+        """Entropy, mean score and max p(y) over every process's rows and groups."""
+        scores = torch.cat(acc.scores) if acc.scores else torch.zeros(0)
         max_p = [
             float(torch.softmax(scores[g.first] / self.irl.tau, 0).max()) for g in batch.groups
         ]
+        all_scores = self.dist.gather(scores.tolist())
         return {
-            "entropy": float(ent[mask].mean()),
-            "score_mean": float(scores.mean()),
-            "max_p": float(np.mean(max_p)),
+            "entropy": self.dist.sum(acc.ent_sum) / max(n_tok, 1.0),
+            "score_mean": float(np.mean(all_scores)),
+            "max_p": float(np.mean(self.dist.gather(max_p))),
         }
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def _nan_irl_stats() -> dict:
