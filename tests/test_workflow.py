@@ -13,7 +13,14 @@ from sps.analysis.passk import pass_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
-MODEL_RULES = {"prepare_data", "pretrain_base", "train", "sample"}
+MODEL_RULES = {
+    "prepare_countdown",
+    "prepare_benchmark",
+    "pretrain_base",
+    "convert_base",
+    "train",
+    "sample",
+}
 SAMPLE_READERS = {"passk", "diversity"}  # the rules that read sample files
 FIGURES = ("passk", "diff", "ceiling", "dynamics", "sweep", "diversity", "checkpoints", "entropy")
 PLOT_RULES = {f"plot_{name}" for name in FIGURES} | {"plot_training"}  # training: per method
@@ -163,3 +170,22 @@ def test_seeds_fan_out_training_and_sampling():
     assert jobs(text)["train"] == 2 * 3  # grpo and two SPS periods, twice
     assert "results/runs/sps-p2/countdown/seed3/final" in text
     assert "grpo@3=results/passk/grpo-s3/countdown.parquet" in text
+
+
+def test_all_five_benchmarks_build_the_full_dag():
+    """config/paper.yaml selects every benchmark: data, training on each train split,
+    sampling, analysis, grading report and figures, per benchmark."""
+    out = snakemake("-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml", cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    counts = jobs(text)
+    benches = ["gsm8k", "math", "svamp", "strategyqa", "commonsense_qa"]
+    per_bench = ["prepare_benchmark", "analyze", "grading", "plot_passk", "plot_ceiling"]
+    assert all(counts[rule] == len(benches) for rule in per_bench), counts
+    assert counts["convert_base"] == 1 and "pretrain_base" not in counts
+    for bench in benches:
+        assert f"results/data/{bench}/train.parquet" in text
+        assert f"results/runs/grpo/{bench}/seed2/final" in text
+        assert f"results/samples/sps-p4/{bench}/shard7.parquet" in text
+        assert f"results/figures/{bench}/passk.png" in text
+    assert "--gpus 1" in text and "--nproc 4" in text  # gpus.sample, gpus.train on CUDA

@@ -7,11 +7,13 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from sps.config import (
     BaselineConfig,
     ConfigError,
+    DataConfig,
     IRLConfig,
     ModelConfig,
     PretrainConfig,
@@ -33,13 +35,23 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> None:
+    from sps.config import DataConfig
+    from sps.tasks.bench import BENCHMARKS, prepare_benchmark
     from sps.tasks.data import prepare_countdown
 
     cfg = parse_cfg_arg(args.cfg)
-    if args.bench != "countdown":
-        raise ConfigError(f"benchmark {args.bench!r} has no data preparation yet")
-    counts = prepare_countdown(section(TaskConfig, cfg["task"]), cfg["seed"], args.out_dir)
-    print(f"wrote {counts} problems to {args.out_dir}")
+    seed = cfg.get("seed", validate({})["seed"])
+    if args.bench == "countdown":
+        task = cfg.get("task") or validate({})["task"]
+        counts = prepare_countdown(section(TaskConfig, task), seed, args.out_dir)
+        print(f"wrote {counts} problems to {args.out_dir}")
+        return
+    if args.bench not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {args.bench!r}; expected countdown or {BENCHMARKS}")
+    data = section(DataConfig, cfg.get("data") or validate({})["data"])
+    counts = prepare_benchmark(args.bench, data, seed, args.out_dir)
+    print(json.dumps(counts, indent=2))
+    print(f"wrote {args.out_dir}/train.parquet and test.parquet")
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -64,30 +76,40 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from sps.io import write_parquet_atomic
     from sps.models.io import load_model, pick_device, save_model_atomic
-    from sps.tasks.data import grade_row, load_problems
+    from sps.tasks.data import load_problems, row_reward
+    from sps.train import distributed
     from sps.train.trainer import Trainer
 
+    if args.nproc > 1 and not distributed.under_torchrun():
+        # one process per GPU: this same command again under torchrun (the rule stays one line)
+        argv = ["train", "--cfg", args.cfg, "--base", args.base, "--data", args.data]
+        argv += ["--out-dir", args.out_dir, "--threads", str(args.threads)]
+        sys.exit(distributed.relaunch(args.nproc, argv))
     cfg = parse_cfg_arg(args.cfg, extra=("schedule", "estimator"))
     _threads(args)
+    dist = distributed.init_from_env(pick_device(cfg["device"]).type)
     schedule = ScheduleConfig(**cfg.get("schedule", {"kind": "none"}))
     baselines = section(BaselineConfig, cfg.get("baselines") or validate({})["baselines"])
-    model, tokenizer = load_model(args.base, pick_device(cfg["device"]))
-    table = load_problems(args.data)
+    model, tokenizer = load_model(args.base, distributed.local_device(pick_device(cfg["device"])))
+    table = render_prompts(load_problems(args.data), tokenizer, cfg)
     rows = list(table.itertuples())
+    data = section(DataConfig, cfg.get("data") or validate({})["data"])
     trainer = Trainer(
         model,
         tokenizer,
         table["prompt"].tolist(),
-        lambda i, text: float(grade_row(rows[i], text)[1]),
+        row_reward(rows, data.grade_timeout, data.grade_workers),
         section(RLConfig, cfg["rl"]),
         section(IRLConfig, cfg["irl"]),
         schedule,
         cfg["seed"],
         estimator=cfg.get("estimator", "grpo"),
         baselines=baselines,
+        dist=dist,
     )
     out = Path(args.out_dir)
-    write_run_info(out, trainer)
+    if dist.main:  # under torchrun only rank 0 writes
+        write_run_info(out, trainer)
     rl = trainer.rl
 
     staged = out / "checkpoints" / "evals"
@@ -95,17 +117,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     def snapshot(done: int) -> None:
         # Evaluation snapshots (Pass@k over training) wait beside the checkpoints, which the
         # workflow never deletes, so a resumed run still has the ones it made before the kill.
-        if done in rl.eval_steps and done < rl.steps:
-            save_model_atomic(model, tokenizer, staged / f"step{done}")
+        if dist.main and done in rl.eval_steps and done < rl.steps:
+            save_model_atomic(trainer.export_model(), tokenizer, staged / f"step{done}")
 
     metrics = trainer.run(after_step=snapshot, checkpoint_dir=out / "checkpoints")
+    if not dist.main:
+        dist.barrier()  # rank 0 writes final/ and the metrics
+        distributed.shutdown()
+        return
     for done in sorted(k for k in rl.eval_steps if k < rl.steps):
         (out / "evals").mkdir(exist_ok=True)
         shutil.rmtree(out / "evals" / f"step{done}", ignore_errors=True)
         os.replace(staged / f"step{done}", out / "evals" / f"step{done}")
-    save_model_atomic(model, tokenizer, out / "final")
+    save_model_atomic(trainer.export_model(), tokenizer, out / "final")  # plain, LoRA merged
     write_parquet_atomic(metrics, out / "metrics.parquet")  # last: marks the run complete
     print(f"saved {out / 'final'} and metrics ({len(metrics)} steps)")
+    dist.barrier()
+    distributed.shutdown()
 
 
 def write_run_info(out: Path, trainer) -> None:
@@ -125,22 +153,81 @@ def write_run_info(out: Path, trainer) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from sps.io import write_parquet_atomic
-    from sps.models.io import load_model, pick_device
+    from sps.models.io import load_model, load_tokenizer, pick_device
+    from sps.rollout import resolve_backend
+    from sps.rollout.base import derive_seed
     from sps.rollout.evaluate import sample_shard
     from sps.tasks.data import load_problems
 
     cfg = parse_cfg_arg(args.cfg)
+    sampling = section(SamplingConfig, cfg["sampling"])
+    backend = resolve_backend(sampling.backend)
+    if args.gpus > 1 and args.part is None and backend != "vllm":
+        return sample_in_parts(args)
     _threads(args)
-    model, tokenizer = load_model(args.model, pick_device(cfg["device"]))
-    table = sample_shard(
-        model,
-        tokenizer,
-        load_problems(args.data),
-        section(SamplingConfig, cfg["sampling"]),
-        cfg["seed"],
-        args.shard,
-    )
+    problems, seed = load_problems(args.data), cfg["seed"]
+    if args.part is not None:  # one GPU's share: every gpus-th problem, its own noise stream
+        problems = problems.iloc[args.part :: args.gpus].reset_index(drop=True)
+        seed = derive_seed(seed, "part", args.part, args.gpus)
+    if backend == "vllm":  # vllm loads the weights itself; several GPUs: tensor parallel
+        os.environ["SPS_VLLM_TP"] = str(args.gpus)
+        model, tokenizer = args.model, load_tokenizer(args.model)
+    else:
+        model, tokenizer = load_model(args.model, pick_device(cfg["device"]))
+    sampling = replace(sampling, backend=backend)
+    problems = render_prompts(problems, tokenizer, cfg)
+    data = section(DataConfig, cfg.get("data") or validate({})["data"])
+    table = sample_shard(model, tokenizer, problems, sampling, seed, args.shard, data=data)
     write_parquet_atomic(table, args.out)
+
+
+def sample_in_parts(args: argparse.Namespace) -> None:
+    """A sampling job given several GPUs: one `sps sample --part i` process per GPU, each on
+    every gpus-th problem, then one table (problem order as in the data, then sample index)."""
+    import subprocess
+
+    import pandas as pd
+
+    from sps.io import write_parquet_atomic
+
+    out = Path(args.out)
+    parts = [out.with_name(f"{out.name}.part{i}") for i in range(args.gpus)]
+    procs = []
+    for i, part in enumerate(parts):
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
+        if "CUDA_VISIBLE_DEVICES" in os.environ:  # the scheduler's GPUs, one per process
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"].split(",")[i]
+        cmd = [sys.executable, "-m", "sps.cli", "sample", "--cfg", args.cfg, "--model",
+               args.model, "--data", args.data, "--shard", str(args.shard), "--out", str(part),
+               "--threads", str(args.threads), "--gpus", str(args.gpus), "--part", str(i)]
+        procs.append(subprocess.Popen(cmd, env=env))
+    failed = [i for i, proc in enumerate(procs) if proc.wait() != 0]
+    if failed:
+        raise RuntimeError(f"sampling parts {failed} of {args.out} failed (see the log above)")
+    tables = [pd.read_parquet(part) for part in parts]
+    order = {pid: i for i, pid in enumerate(pd.read_parquet(args.data, columns=["id"])["id"])}
+    table = pd.concat(tables, ignore_index=True)
+    table = table.sort_values(["problem_id", "sample_idx"], key=lambda c: c.map(order) if
+                              c.name == "problem_id" else c, kind="stable").reset_index(drop=True)
+    write_parquet_atomic(table, out)
+    for part in parts:
+        part.unlink()
+
+
+def cmd_convert_model(args: argparse.Namespace) -> None:
+    from sps.models.convert import convert
+
+    cfg = parse_cfg_arg(args.cfg)
+    convert(section(ModelConfig, cfg["model"]), args.out)
+    print(f"saved base model ({cfg['model']['source']}: {cfg['model']['path']}) to {args.out}")
+
+
+def render_prompts(table, tokenizer, cfg: dict):
+    """The problem table with each prompt as the model sees it (chat template or plain)."""
+    from sps.models.prompts import render
+
+    prompt_format = cfg.get("model", {}).get("prompt_format", "auto")
+    return table.assign(prompt=render(tokenizer, table["prompt"].tolist(), prompt_format))
 
 
 def cmd_show_config(args: argparse.Namespace) -> None:
@@ -175,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="train problems parquet")
     p.add_argument("--out-dir", required=True, help="run directory (final/, metrics.parquet)")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--nproc", type=int, default=1, help="> 1: data-parallel processes (torchrun)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="sample and grade one shard of the test problems")
@@ -184,7 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--gpus", type=int, default=1, help="split the shard over this many GPUs")
+    p.add_argument("--part", type=int, default=None, help=argparse.SUPPRESS)  # internal
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("convert-model", help="convert a pretrained base model (hf, gguf)")
+    p.add_argument("--cfg", required=True, help=cfg_help)
+    p.add_argument("--out", required=True, help="model directory")
+    p.set_defaults(func=cmd_convert_model)
 
     p = sub.add_parser("show-config", help="print a config file with defaults filled in")
     p.add_argument("configfile")

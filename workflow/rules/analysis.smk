@@ -5,12 +5,14 @@ rule passk:
         "results/passk/{model}/{bench}.parquet",
     log:
         "logs/passk/{model}/{bench}.log",
+    group:
+        "score"
     localrule: True
     conda:
         "../../envs/sps.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=grow(2000),
+        runtime=grow(10),
     shell:
         "sps passk --samples {input} --out {output} > {log} 2>&1"
 
@@ -23,12 +25,14 @@ rule diversity:
         "results/diversity/{model}/{bench}.parquet",
     log:
         "logs/diversity/{model}/{bench}.log",
+    group:
+        "score"
     localrule: True
     conda:
         "../../envs/sps.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=grow(2000),
+        runtime=grow(10),
     params:
         cfg=analysis_cfg("ngram_unit"),
     shell:
@@ -50,8 +54,8 @@ rule analyze:
     conda:
         "../../envs/sps.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=grow(2000),
+        runtime=grow(10),
     params:
         passk=passk_pairs,
         metrics=metrics_pairs,
@@ -63,3 +67,25 @@ rule analyze:
         "sps analyze --bench {wildcards.bench} --passk {params.passk} --metrics {params.metrics}"
         " --diversity {params.diversity} --final-step {params.final_step} --cfg {params.cfg}"
         " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Problems loaded and skipped, and the grader's unparsed and timeout rates per model.
+rule grading:
+    input:
+        data="results/data/{bench}/test.parquet",
+        samples=lambda wildcards: sum(final_shards(wildcards).values(), []),
+    output:
+        "results/analysis/{bench}/grading.parquet",
+    log:
+        "logs/grading/{bench}.log",
+    localrule: True
+    conda:
+        "../../envs/sps.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        data_dir=lambda wildcards, input: os.path.dirname(input.data),
+        samples=grading_pairs,
+    shell:
+        "sps grading --bench {wildcards.bench} --data-dir {params.data_dir} --samples {params.samples} --out {output} > {log} 2>&1"

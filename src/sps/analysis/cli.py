@@ -31,6 +31,7 @@ SUMMARY_TABLES = (
     "entropy_fit",
     "diversity",
     "unsolved",
+    "grading",
 )
 TABLE_PLOTS = {  # figure kind -> (analysis tables it reads, help)
     "passk": (("passk", "coverage"), "Pass@k vs k with 95%% bands and the union ceiling"),
@@ -198,6 +199,15 @@ def cmd_summary(args: argparse.Namespace) -> None:
     write_text_atomic("\n".join(sections), args.out)
 
 
+def cmd_grading(args: argparse.Namespace) -> None:
+    from sps.analysis.grading import grading_table
+
+    shards: dict[str, list[str]] = {}
+    for model, path in args.samples:
+        shards.setdefault(model, []).append(str(path))
+    write_parquet_atomic(grading_table(args.bench, args.data_dir, shards), args.out)
+
+
 def _add_plot(
     sub: argparse._SubParsersAction, kind: str, help_text: str
 ) -> argparse.ArgumentParser:
@@ -250,6 +260,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = _add_plot(kinds, "dynamics", "reward, entropy, distinct ratio vs step")
     p.add_argument("--metrics", nargs="+", type=pair, required=True, metavar="MODEL=PATH")
     plot.set_defaults(func=cmd_plot)
+
+    p = subparsers.add_parser("grading", help="problems loaded and grader health per model")
+    p.add_argument("--bench", required=True)
+    p.add_argument("--data-dir", required=True, help="results/data/{bench} (tables, load.json)")
+    p.add_argument("--samples", nargs="+", type=pair, required=True, metavar="MODEL=SHARD")
+    p.add_argument("--out", required=True, help="results/analysis/{bench}/grading.parquet")
+    p.set_defaults(func=cmd_grading)
 
     p = subparsers.add_parser("summary", help="results/summary.md and summary_{bench}.csv")
     p.add_argument("--analysis-dir", nargs="+", required=True)

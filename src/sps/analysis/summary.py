@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sps.analysis.ceiling import UNION
+from sps.analysis.grading import grading_markdown
 from sps.plots.style import model_order
 
 SHOWN_KS = (1, 4, 16, 64)
@@ -281,6 +282,9 @@ def bench_section(
             "",
             frame_markdown(fits.drop(columns=["bench"], errors="ignore")),
         ]
+    grading = tables.get("grading")
+    if grading is not None and not grading.empty:
+        lines += ["", grading_markdown(grading)]
     div = diversity_table(tables.get("diversity", pd.DataFrame()))
     if not div.empty:
         lines += [
@@ -308,4 +312,5 @@ def csv_tables(table: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> dict[
         "entropy": tables.get("entropy_fit", empty),
         "diversity": diversity_table(tables.get("diversity", empty)),
         "unsolved": tables.get("unsolved", empty),
+        "grading": tables.get("grading", empty),
     }

@@ -1,0 +1,91 @@
+"""Data and grading health per benchmark: problems loaded and skipped, and how often the
+grader found no answer (unparsed) or gave up (timeout) on each model's samples.
+
+A high unparsed rate means the prompt's answer format is not being followed, which caps
+Pass@k as surely as wrong answers do; timeouts are counted wrong, so they must stay rare.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+STATUSES = ("unparsed", "timeout")
+
+
+def grade_counts(paths: list[str | Path]) -> dict[str, int]:
+    """Samples, unparsed and timeouts over one model's shards. Shards without a `grade`
+    column (written before it existed) count an empty prediction as unparsed."""
+    counts = dict.fromkeys(("samples", *STATUSES), 0)
+    for path in paths:
+        names = pq.read_schema(path).names
+        if "grade" in names:
+            grade = pq.read_table(path, columns=["grade"]).column("grade").to_pandas()
+        elif "pred" in names:
+            pred = pq.read_table(path, columns=["pred"]).column("pred").to_pandas()
+            grade = pred.fillna("").astype(str).eq("").map({True: "unparsed", False: "ok"})
+        else:
+            raise ValueError(f"{path}: samples have neither a 'grade' nor a 'pred' column")
+        counts["samples"] += len(grade)
+        for status in STATUSES:
+            counts[status] += int((grade == status).sum())
+    return counts
+
+
+def load_counts(data_dir: str | Path) -> dict[str, object]:
+    """Rows of the train and test tables, and what load.json (real benchmarks) adds: rows
+    skipped and why, train rows dropped for repeating a test question."""
+    data_dir = Path(data_dir)
+    out: dict[str, object] = {
+        f"{split}_problems": pq.read_metadata(data_dir / f"{split}.parquet").num_rows
+        for split in ("train", "test")
+    }
+    counts = data_dir / "load.json"
+    if counts.exists():
+        out["load"] = json.loads(counts.read_text())
+    return out
+
+
+def grading_table(bench: str, data_dir: str | Path, shards: dict[str, list[str]]) -> pd.DataFrame:
+    """One row per model: load counts (the same on every row) and grading rates."""
+    loaded = load_counts(data_dir)
+    rows = []
+    for model, paths in shards.items():
+        counts = grade_counts(paths)
+        n = max(counts["samples"], 1)
+        rows.append(
+            {
+                "bench": bench,
+                "model": model,
+                "train_problems": loaded["train_problems"],
+                "test_problems": loaded["test_problems"],
+                "load": json.dumps(loaded.get("load", {}), sort_keys=True),
+                **counts,
+                **{f"{status}_rate": counts[status] / n for status in STATUSES},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def grading_markdown(table: pd.DataFrame) -> str:
+    """The summary's data-and-grading paragraph and table."""
+    first = table.iloc[0]
+    load = json.loads(first["load"]) if first["load"] else {}
+    lines = [
+        "### Data and grading",
+        "",
+        f"Problems: {first['train_problems']} train, {first['test_problems']} test."
+        + (f" Load report: `{json.dumps(load, sort_keys=True)}`." if load else ""),
+        "",
+        "| model | samples | unparsed | unparsed rate | timeouts | timeout rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.model} | {r.samples} | {r.unparsed} | {r.unparsed_rate:.3f} | {r.timeout} "
+            f"| {r.timeout_rate:.4f} |"
+        )
+    return "\n".join(lines)
