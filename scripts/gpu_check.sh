@@ -67,7 +67,7 @@ fi
 
 # 3. training steps: SmolLM2-135M shape, then Qwen2-0.5B shape naive vs memory-lean
 if [ "$SMOKE" = 1 ]; then
-  step 3_train_memory 300 python -m sps.benchmarks.train_memory --shape tiny --device cpu
+  step 3_train_memory 300 python -m sps.benchmarks.train_memory --shape tiny --batch 4 --length 24 --device cpu
 else
   step 3a_train_smollm2 300 python -m sps.benchmarks.train_memory --shape smollm2
   step 3b_train_qwen05b 300 python -m sps.benchmarks.train_memory --shape qwen2-0.5b

@@ -245,7 +245,19 @@ def test_generate_dispatch(model, tok):
     hf = generate(model, tok, PROMPTS[:2], params, seed=0, backend="hf")
     assert hf.prompt_idx == ro.prompt_idx and len(hf) == len(ro)
     with pytest.raises(ValueError, match="backend"):
-        generate(model, tok, PROMPTS[:2], params, seed=0, backend="vllm")
+        generate(model, tok, PROMPTS[:2], params, seed=0, backend="bogus")
+
+
+@pytest.mark.parametrize("backend", ["fast", "hf"])
+def test_keyed_samples_do_not_depend_on_the_other_prompts(model, tok, backend):
+    """With keys, a prompt's samples are a function of (seed, key): the same whether it is
+    drawn alone or with others (what data-parallel training relies on)."""
+    params = SampleParams(n=4, max_new_tokens=10, batch_size=64)
+    both = generate(model, tok, PROMPTS[:2], params, seed=5, backend=backend, keys=[17, 3])
+    alone = generate(model, tok, PROMPTS[1:2], params, seed=5, backend=backend, keys=[3])
+    assert both.token_ids[4:] == alone.token_ids and alone.prompt_idx == [0] * 4
+    other = generate(model, tok, PROMPTS[1:2], params, seed=5, backend=backend, keys=[4])
+    assert other.token_ids != alone.token_ids
 
 
 def test_process_logits_matches_transformers():

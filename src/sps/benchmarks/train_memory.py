@@ -43,6 +43,14 @@ SHAPES = {
         intermediate_size=4864,
         vocab_size=151936,
     ),
+    "smollm2": dict(  # SmolLM2-135M's dimensions (a Llama there; the shape is what counts)
+        hidden_size=576,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        intermediate_size=1536,
+        vocab_size=49152,
+    ),
     "tiny": dict(
         hidden_size=32,
         num_hidden_layers=2,

@@ -33,10 +33,23 @@ def resolve_backend(backend: str) -> str:
 
 
 def generate(
-    model, tokenizer, prompts: list[str], params: SampleParams, seed: int, backend: str = "fast"
+    model,
+    tokenizer,
+    prompts: list[str],
+    params: SampleParams,
+    seed: int,
+    backend: str = "fast",
+    keys: list[int] | None = None,
 ) -> Rollouts:
-    """`params.n` samples per prompt with the named backend (see the module docstring)."""
+    """`params.n` samples per prompt with the named backend (see the module docstring).
+
+    `keys` (one int per prompt, e.g. its dataset index) make each prompt's samples a function
+    of (seed, key) alone, whatever else is in the call: the fast sampler keys its noise with
+    them in one batched call; the other backends then draw one call per prompt, seeded by
+    (seed, key)."""
     backend = resolve_backend(backend)
+    if keys is not None and backend != "fast":
+        return _per_prompt(model, tokenizer, prompts, params, seed, backend, keys)
     if backend == "fast":
         from sps.rollout.fast import generate as impl
     elif backend == "hf":
@@ -45,7 +58,24 @@ def generate(
         from sps.rollout.vllm import generate as impl
     else:
         raise ValueError(f"unknown sampling backend {backend!r}; expected one of {BACKENDS}")
+    if keys is not None:
+        return impl(model, tokenizer, prompts, params, seed, keys=keys)
     return impl(model, tokenizer, prompts, params, seed)
+
+
+def _per_prompt(model, tokenizer, prompts, params, seed, backend, keys) -> Rollouts:
+    from sps.rollout.base import derive_seed
+
+    out = Rollouts([], [], [], [], [], [])
+    for k, (prompt, key) in enumerate(zip(prompts, keys, strict=True)):
+        ro = generate(model, tokenizer, [prompt], params, derive_seed(seed, key), backend)
+        out.prompt_idx.extend([k] * len(ro))
+        out.token_ids.extend(ro.token_ids)
+        out.texts.extend(ro.texts)
+        out.logprobs.extend(ro.logprobs)
+        out.finish.extend(ro.finish)
+        out.prompt_ids.extend(ro.prompt_ids)
+    return out
 
 
 __all__ = ["BACKENDS", "Rollouts", "SampleParams", "generate", "resolve_backend"]

@@ -234,27 +234,20 @@ class Trainer:
 
     @torch.no_grad()
     def rollouts(self, step: int, chosen: list[int]) -> Rollouts:
-        """One generate call per prompt, seeded by (seed, step, dataset index): a prompt's
-        rollouts do not depend on which process draws them or on the others in the batch."""
+        """The chosen prompts' rollouts, keyed by dataset index: a prompt's rollouts depend
+        on (seed, step, index) only, not on which process draws them or on the others in the
+        batch (the fast sampler keys its noise in one batched call; see rollout.generate)."""
         params = SampleParams(
             n=self.rl.group_size,
             max_new_tokens=self.rl.max_new_tokens,
             temperature=self.rl.temperature,
-            batch_size=self.rl.group_size,
+            batch_size=self.rl.prompts_per_step * self.rl.group_size,
         )
         self.model.eval()
-        out = Rollouts([], [], [], [], [], [])
+        seed = derive_seed(self.seed, "rollout", step)
+        prompts = [self.prompts[i] for i in chosen]
         with self._sampling_model() as model:
-            for k, i in enumerate(chosen):
-                seed = derive_seed(self.seed, "rollout", step, i)
-                ro = generate(model, self.tok, [self.prompts[i]], params, seed, self.rl.backend)
-                out.prompt_idx.extend([k] * len(ro))
-                out.token_ids.extend(ro.token_ids)
-                out.texts.extend(ro.texts)
-                out.logprobs.extend(ro.logprobs)
-                out.finish.extend(ro.finish)
-                out.prompt_ids.extend(ro.prompt_ids)
-        return out
+            return generate(model, self.tok, prompts, params, seed, self.rl.backend, keys=chosen)
 
     def _sampling_model(self):
         # the samplers read the weights directly, so LoRA adapters are merged in meanwhile

@@ -16,7 +16,7 @@ from sps.rollout.fast.weights import _forward, _Group, _prefill_groups
 GEN_BLOCK = 16  # generated-token cache: grows by this many slots (CPU), a multiple of it (static)
 
 
-def _run_dedup(w, groups: list[_Group], prompt_ids, params, seed, eos, pad, out) -> None:
+def _run_dedup(w, groups: list[_Group], prompt_ids, params, seed, eos, pad, out, keys) -> None:
     """Decode one chunk on *states*: rows with the same prompt and the same tokens so far
     have the same next-token distribution, so the model runs once per distinct prefix and
     each row draws its own token from its state's distribution with its own noise (exact).
@@ -36,7 +36,7 @@ def _run_dedup(w, groups: list[_Group], prompt_ids, params, seed, eos, pad, out)
     rows = first.repeat_interleave(count) + (
         torch.arange(row_group.shape[0], device=dev) - (count.cumsum(0) - count)[row_group]
     )  # output (flat) row of each chunk row
-    prompt = torch.tensor([x.prompt for x in groups], device=dev)[row_group]
+    prompt = torch.tensor([keys[x.prompt] for x in groups], device=dev)[row_group]
     u_all = uniforms(seed, prompt, rows % params.n, max_new)
     live = torch.arange(rows.shape[0], device=dev)  # chunk rows still running
     state_of = row_group  # state of each live row; the first states are the prompts

@@ -38,11 +38,13 @@ def sample(
     pad: int,
     static: bool | None = None,
     graphs: bool | None = None,
+    keys: list[int] | None = None,
 ) -> Samples:
     """`params.n` samples of every prompt, in chunks of `params.batch_size` rows of the
     prompt-major list. `static` picks the fixed-shape path (default on CUDA) over the
     prefix-dedup path (default elsewhere); `graphs` captures the static step as CUDA graphs
-    (default on CUDA)."""
+    (default on CUDA). `keys` name the prompts in the noise (default: their positions), so
+    a prompt's samples can be made independent of the other prompts in the call."""
     device = next(model.parameters()).device
     cuda = device.type == "cuda"
     static = cuda if static is None else static
@@ -52,6 +54,9 @@ def sample(
     if min(map(len, prompt_ids)) == 0:
         raise ValueError("empty prompt (and the tokenizer has no BOS token)")
     max_new, n = params.max_new_tokens, params.n
+    keys = list(range(len(prompt_ids))) if keys is None else list(keys)
+    if len(keys) != len(prompt_ids):
+        raise ValueError(f"{len(keys)} keys for {len(prompt_ids)} prompts")
     flat = [p for p in range(len(prompt_ids)) for _ in range(n)]
     chunks = [
         _groups(flat, s, min(s + params.batch_size, len(flat)))
@@ -70,10 +75,10 @@ def sample(
         cap = -(-max(max_new - 1, 1) // GEN_BLOCK) * GEN_BLOCK  # aligned for the kernels
         w, bt, gr = _static_setup(model, w, (U, m, width, cap, max_new, params, eos), graphs)
         for groups in chunks:
-            _run_static(w, bt, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch)
+            _run_static(w, bt, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch, keys)
     else:
         for groups in chunks:
-            _run_dedup(w, groups, prompt_ids, params, seed, eos, pad, out)
+            _run_dedup(w, groups, prompt_ids, params, seed, eos, pad, out, keys)
     return _finish(flat, out[0][:-1], out[1][:-1], eos)
 
 
@@ -86,11 +91,19 @@ def _finish(flat: list[int], tokens: torch.Tensor, logprobs: torch.Tensor, eos: 
     return Samples(flat, tokens.cpu(), (logprobs * keep).cpu(), lengths.tolist(), stopped.tolist())
 
 
-def generate(model, tokenizer, prompts: list[str], params: SampleParams, seed: int) -> Rollouts:
+def generate(
+    model,
+    tokenizer,
+    prompts: list[str],
+    params: SampleParams,
+    seed: int,
+    keys: list[int] | None = None,
+) -> Rollouts:
     """Same contract as `rollout.hf.generate`; sample i of prompt p depends only on
-    (seed, p, i) and the model, not on batch_size."""
+    (seed, keys[p] (default p), i) and the model, not on batch_size."""
     prompt_ids = encode_prompts(tokenizer, prompts)
-    s = sample(model, prompt_ids, params, seed, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    s = sample(model, prompt_ids, params, seed, eos, pad, keys=keys)
     out = Rollouts(list(s.prompt_idx), [], [], [], [], prompt_ids)
     sums = s.token_logprobs.sum(1).tolist()
     for row, length, stop, lp in zip(s.tokens.tolist(), s.lengths, s.stopped, sums, strict=True):

@@ -156,7 +156,7 @@ def _bucket(n: int, top: int) -> int:
     return min(b, top)
 
 
-def _run_static(w, bt: _Batch, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch):
+def _run_static(w, bt: _Batch, gr, groups, prompt_ids, params, seed, eos, pad, out, scratch, keys):
     """One chunk on the static path: prefill, first token, then the captured (or eager)
     static step, with a stop check and compaction every CHECK_EVERY steps."""
     dev = w.device
@@ -173,7 +173,7 @@ def _run_static(w, bt: _Batch, gr, groups, prompt_ids, params, seed, eos, pad, o
     first = torch.tensor([x.first for x in groups], device=dev)
     filler = (j[None] >= count[:, None]).reshape(b)
     flat_idx = (first[:, None] + j[None]).reshape(b)
-    prompt = torch.tensor([x.prompt for x in groups], device=dev).repeat_interleave(m)
+    prompt = torch.tensor([keys[x.prompt] for x in groups], device=dev).repeat_interleave(m)
     bt.rows[:b] = flat_idx.masked_fill(filler, scratch)
     bt.u[:b] = uniforms(seed, prompt, flat_idx % params.n, params.max_new_tokens)
     tok, lp = draw(logits, bt.u[:b, 0], params, torch.arange(U, device=dev).repeat_interleave(m))
