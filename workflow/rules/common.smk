@@ -53,8 +53,7 @@ if _late_evals:
 
 SEED = config["seed"]
 BENCHMARKS = list(config["benchmarks"])
-# The base model is pretrained on the built-in task's traces (the first benchmark for now).
-PRETRAIN_BENCH = BENCHMARKS[0]
+REAL_BENCHMARKS = [bench for bench in BENCHMARKS if bench != "countdown"]
 # Trained methods: GRPO, SPS at each period and adaptive threshold, and the baselines; every
 # one runs the same trainer on the same budget.
 BASELINES = list(config["baselines"]["methods"])
@@ -106,6 +105,11 @@ def gpus():
     return 1 if config["device"] == "cuda" else 0
 
 
+def job_gpus(kind):
+    """GPUs one `kind` job (train, sample) uses: gpus.<kind> on CUDA, else one process."""
+    return config["gpus"][kind] if config["device"] == "cuda" else 1
+
+
 def out_dir(wildcards, output):
     """Directory of a job's first output (commands that write several files into one folder)."""
     return os.path.dirname(output[0])
@@ -119,8 +123,27 @@ def out_prefix(wildcards, output):
 # --- settings that change each job's output (params) ---
 
 
-def data_cfg():
-    return cfg_arg({"seed": SEED, "task": config["task"]})
+def data_cfg(bench):
+    """The settings of one benchmark's tables: its own sources only, so changing another
+    benchmark's source reruns nothing here."""
+    if bench == "countdown":
+        return cfg_arg({"seed": SEED, "task": config["task"]})
+    data = config["data"]
+    keys = ("on_bad_row", "n_train", "n_test", "few_shot")
+    settings = {key: data[key] for key in keys}
+    return cfg_arg({"seed": SEED, "data": {**settings, "sources": {bench: data["sources"][bench]}}})
+
+
+def grading_settings():
+    """What grading reads besides the completions (math-verify's timeout and processes)."""
+    return {key: config["data"][key] for key in ("grade_timeout", "grade_workers")}
+
+
+def prompt_settings():
+    return {"model": {"prompt_format": config["model"]["prompt_format"]}}
+
+
+TINY_MODEL_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_position")
 
 
 def pretrain_cfg():
@@ -128,7 +151,7 @@ def pretrain_cfg():
         {
             "seed": SEED,
             "device": config["device"],
-            "model": config["model"],
+            "model": {key: config["model"][key] for key in TINY_MODEL_KEYS},
             "pretrain": config["pretrain"],
         }
     )
@@ -180,6 +203,8 @@ def train_cfg(wildcards):
             "rl": config["rl"],
             "irl": irl_settings(wildcards.method),
             "schedule": schedule(wildcards.method),
+            "data": grading_settings(),
+            **prompt_settings(),
             **method_settings(wildcards.method),
         }
     )
@@ -203,6 +228,8 @@ def sample_cfg(wildcards):
             "seed": SEED,
             "device": config["device"],
             "sampling": sampling_settings(wildcards.model),
+            "data": grading_settings(),
+            **prompt_settings(),
         }
     )
 
@@ -316,7 +343,15 @@ ANALYSIS_TABLES = [
     "diversity",
 ]
 # the summary's CSV tables, written beside results/summary.md
-SUMMARY_CSVS = ["", "_diff", "_checkpoints", "_entropy", "_diversity", "_unsolved"]
+SUMMARY_CSVS = [
+    "",
+    "_diff",
+    "_checkpoints",
+    "_entropy",
+    "_diversity",
+    "_unsolved",
+    "_grading",
+]
 
 
 def analysis_tables(bench):
@@ -392,7 +427,38 @@ def all_figures():
 
 
 def all_analysis_tables():
-    return [table for bench in BENCHMARKS for table in analysis_tables(bench)]
+    return [
+        table
+        for bench in BENCHMARKS
+        for table in analysis_tables(bench) + [grading_table(bench)]
+    ]
+
+
+def grading_table(bench):
+    return f"results/analysis/{bench}/grading.parquet"
+
+
+def final_shards(wildcards):
+    """Every sample shard of the final models (base and trained, every seed) of a bench."""
+    models = MODELS + SEED_MODELS
+    return {
+        model: expand(
+            "results/samples/{model}/{bench}/shard{shard}.parquet",
+            model=model,
+            bench=wildcards.bench,
+            shard=SHARDS,
+        )
+        for model in models
+    }
+
+
+def grading_pairs(wildcards, input):
+    """`--samples` of the grading job: model=shard for every shard of every final model."""
+    return " ".join(
+        f"{model}={path}"
+        for model, paths in final_shards(wildcards).items()
+        for path in paths
+    )
 
 
 def all_metrics_tables():

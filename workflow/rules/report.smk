@@ -171,3 +171,15 @@ rule summary:
         cfg=analysis_cfg("summary_ks"),
     shell:
         "sps summary --analysis-dir {params.analysis_dirs} --metrics {params.metrics} --cfg {params.cfg} --out {output.md} > {log} 2>&1"
+
+
+# The figures derived with `use rule` do not inherit `localrule`; on a cluster they, too, run
+# on the submit host (seconds each) instead of waiting in the queue.
+localrules:
+    plot_diff,
+    plot_ceiling,
+    plot_sweep,
+    plot_diversity,
+    plot_checkpoints,
+    plot_entropy,
+    plot_training,

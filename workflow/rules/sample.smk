@@ -10,10 +10,11 @@ rule sample:
         "../../envs/sps.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=gpus(),
+        mem_mb=grow(8000),
+        runtime=grow(120),
+        gpu=model_gpus("sample"),
     params:
         cfg=sample_cfg,
+        gpus=job_gpus("sample"),
     shell:
-        "sps sample --cfg {params.cfg} --model {input.model} --data {input.data} --shard {wildcards.shard} --out {output} --threads {threads} > {log} 2>&1"
+        "sps sample --cfg {params.cfg} --model {input.model} --data {input.data} --shard {wildcards.shard} --gpus {params.gpus} --out {output} --threads {threads} > {log} 2>&1"

@@ -18,11 +18,12 @@ rule train:
         "../../envs/sps.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=gpus(),
+        mem_mb=grow(8000),
+        runtime=grow(240),
+        gpu=model_gpus("train"),
     params:
         cfg=train_cfg,
         out_dir=out_dir,
+        nproc=job_gpus("train"),
     shell:
-        "sps train --cfg {params.cfg} --base {input.base} --data {input.data} --out-dir {params.out_dir} --threads {threads} > {log} 2>&1"
+        "sps train --cfg {params.cfg} --base {input.base} --data {input.data} --out-dir {params.out_dir} --nproc {params.nproc} --threads {threads} > {log} 2>&1"
