@@ -45,7 +45,7 @@ CFG="{\"seed\": 0, \"device\": \"$DEVICE\", \"task\": {\"n_sft\": 600, \"n_train
  \"pretrain\": {\"steps\": $PRE, \"warmup_steps\": 20},
  \"rl\": {\"steps\": $STEPS, \"prompts_per_step\": 8, \"group_size\": 16, \"eval_steps\": [],
           \"checkpoint_every\": 0},
- \"sampling\": {\"n\": $N, \"shards\": 1, \"batch_size\": 4096}}"
+ \"irl\": {}, \"sampling\": {\"n\": $N, \"shards\": 1, \"batch_size\": 4096}}"
 step 1a_data 120 python -m sps.cli prepare-data --cfg "$CFG" --bench countdown --out-dir "$D/data"
 step 1b_pretrain 240 python -m sps.cli pretrain --cfg "$CFG" --data "$D/data/sft.parquet" --out "$D/base"
 for run in grpo:none sps-p1:fixed; do
@@ -60,7 +60,7 @@ step 1e_passk 60 python -m sps.cli passk --samples "$D/samples.parquet" --out "$
 
 # 2. large-k sampling of the SmolLM2-135M shape: our sampler against model.generate
 if [ "$SMOKE" = 1 ]; then
-  step 2_sampling 300 python -m sps.benchmarks.sampling --repeats 1 --n 8 --problems 4
+  step 2_sampling 300 python -m sps.benchmarks.sampling --repeats 1 --n 8 --problems 4 --pretrain-steps 20
 else
   step 2_sampling 300 python -m sps.benchmarks.sampling --cuda-shape --repeats 2
 fi

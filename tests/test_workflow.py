@@ -62,18 +62,6 @@ def test_eval_step_at_the_end_is_refused():
     assert out.returncode != 0 and "rl.eval_steps [6]" in out.stdout + out.stderr
 
 
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory) -> Path:
-    """A copy of the workflow (as a user's clone) with config/ci.yaml run to completion."""
-    work = tmp_path_factory.mktemp("ci_run")
-    shutil.copy(ROOT / "Snakefile", work)
-    for sub in ("workflow", "config", "envs", "src"):
-        shutil.copytree(ROOT / sub, work / sub, symlinks=True)
-    run = snakemake("--cores", "2", "--configfile", "config/ci.yaml", cwd=work)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    return work
-
-
 @pytest.mark.slow
 def test_outputs_make_sense(ci_run):
     analysis = ci_run / "results/analysis/countdown"

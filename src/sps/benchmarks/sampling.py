@@ -67,7 +67,8 @@ def builtin_model(path: Path, device: torch.device, pretrain_steps: int):
     )
     print(f"model: {path} absent; pretraining a tiny model for {pretrain_steps} steps")
     pre = section(PretrainConfig, {**cfg["pretrain"], "steps": pretrain_steps})
-    model, tok = pretrain(problems, section(ModelConfig, cfg["model"]), pre, 0, device)
+    with torch.enable_grad():  # main() turns gradients off for the timed sampling
+        model, tok = pretrain(problems, section(ModelConfig, cfg["model"]), pre, 0, device)
     return model, tok
 
 
