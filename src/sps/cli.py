@@ -197,9 +197,28 @@ def sample_in_parts(args: argparse.Namespace) -> None:
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i)}
         if "CUDA_VISIBLE_DEVICES" in os.environ:  # the scheduler's GPUs, one per process
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"].split(",")[i]
-        cmd = [sys.executable, "-m", "sps.cli", "sample", "--cfg", args.cfg, "--model",
-               args.model, "--data", args.data, "--shard", str(args.shard), "--out", str(part),
-               "--threads", str(args.threads), "--gpus", str(args.gpus), "--part", str(i)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sps.cli",
+            "sample",
+            "--cfg",
+            args.cfg,
+            "--model",
+            args.model,
+            "--data",
+            args.data,
+            "--shard",
+            str(args.shard),
+            "--out",
+            str(part),
+            "--threads",
+            str(args.threads),
+            "--gpus",
+            str(args.gpus),
+            "--part",
+            str(i),
+        ]
         procs.append(subprocess.Popen(cmd, env=env))
     failed = [i for i, proc in enumerate(procs) if proc.wait() != 0]
     if failed:
@@ -207,8 +226,11 @@ def sample_in_parts(args: argparse.Namespace) -> None:
     tables = [pd.read_parquet(part) for part in parts]
     order = {pid: i for i, pid in enumerate(pd.read_parquet(args.data, columns=["id"])["id"])}
     table = pd.concat(tables, ignore_index=True)
-    table = table.sort_values(["problem_id", "sample_idx"], key=lambda c: c.map(order) if
-                              c.name == "problem_id" else c, kind="stable").reset_index(drop=True)
+    table = table.sort_values(
+        ["problem_id", "sample_idx"],
+        key=lambda c: c.map(order) if c.name == "problem_id" else c,
+        kind="stable",
+    ).reset_index(drop=True)
     write_parquet_atomic(table, out)
     for part in parts:
         part.unlink()

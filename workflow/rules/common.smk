@@ -100,11 +100,6 @@ def cfg_arg(settings):
     return shlex.quote(json.dumps(settings, sort_keys=True))
 
 
-def gpus():
-    """GPUs a model job asks for: one when the config pins CUDA, else none."""
-    return 1 if config["device"] == "cuda" else 0
-
-
 def job_gpus(kind):
     """GPUs one `kind` job (train, sample) uses: gpus.<kind> on CUDA, else one process."""
     return config["gpus"][kind] if config["device"] == "cuda" else 1
