@@ -88,4 +88,5 @@ def test_grade_row_and_grade_rows_keep_countdown():
     assert grade_row(gsm, "The answer is 5.") == ("5", True)
     out = grade_rows([cd, gsm, cd], ["Answer: 2*3+4", "The answer is 6.", "junk"], 5, 1)
     assert [o[1] for o in out] == [True, False, False]
-    assert [o[2] for o in out] == ["ok", "ok", "ok"]
+    # countdown with no answer line is unparsed, like the real benchmarks' graders
+    assert [o[2] for o in out] == ["ok", "ok", "unparsed"]

@@ -126,7 +126,9 @@ def data_cfg(bench):
     data = config["data"]
     keys = ("on_bad_row", "n_train", "n_test", "few_shot")
     settings = {key: data[key] for key in keys}
-    return cfg_arg({"seed": SEED, "data": {**settings, "sources": {bench: data["sources"][bench]}}})
+    return cfg_arg(
+        {"seed": SEED, "data": {**settings, "sources": {bench: data["sources"][bench]}}}
+    )
 
 
 def grading_settings():
@@ -138,7 +140,13 @@ def prompt_settings():
     return {"model": {"prompt_format": config["model"]["prompt_format"]}}
 
 
-TINY_MODEL_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_position")
+TINY_MODEL_KEYS = (
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "intermediate_size",
+    "max_position",
+)
 
 
 def pretrain_cfg():
