@@ -29,11 +29,15 @@ def reward_even(_: int, text: str) -> float:
     return float(len(text) % 2 == 0)
 
 
-def make_trainer(schedule: ScheduleConfig | None = None, **rl_overrides) -> Trainer:
+def make_trainer(
+    schedule: ScheduleConfig | None = None, model=None, irl: dict | None = None, **rl_overrides
+) -> Trainer:
+    """A trainer on the tiny model (a fresh one-layer model unless `model` is given)."""
     torch.manual_seed(0)
     cfg = validate({})
     tok = char_tokenizer()
-    model = tiny_llama(ModelConfig(16, 1, 2, 32, 64), tok)
+    if model is None:
+        model = tiny_llama(ModelConfig(16, 1, 2, 32, 64), tok)
     rl = section(
         RLConfig,
         {
@@ -52,7 +56,7 @@ def make_trainer(schedule: ScheduleConfig | None = None, **rl_overrides) -> Trai
         PROMPTS,
         reward_even,
         rl,
-        section(IRLConfig, cfg["irl"]),
+        section(IRLConfig, {**cfg["irl"], **(irl or {})}),
         schedule or ScheduleConfig(),
         seed=0,
     )

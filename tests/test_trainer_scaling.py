@@ -8,44 +8,20 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
+from test_trainer import make_trainer as make_base_trainer  # tests/ is on sys.path
 
-from sps.config import IRLConfig, ModelConfig, RLConfig, ScheduleConfig, section, validate
+from sps.config import ModelConfig, ScheduleConfig
 from sps.models.tiny import char_tokenizer, tiny_llama
 from sps.train.microbatch import group_parts, row_parts
 from sps.train.trainer import Trainer
 
-PROMPTS = [f"Make {t} from 1 2 3.\n" for t in range(6)]
-
-
-def reward_even(_: int, text: str) -> float:
-    return float(len(text) % 2 == 0)
-
 
 def make_trainer(model=None, schedule=None, irl=None, **rl_overrides) -> Trainer:
-    cfg = validate({})
-    tok = char_tokenizer()
+    """test_trainer's trainer on a two-layer float64 model, so equalities can be tight."""
     if model is None:
         torch.manual_seed(0)
-        model = tiny_llama(ModelConfig(16, 2, 2, 32, 64), tok).double()
-    rl = {
-        **cfg["rl"],
-        "steps": 3,
-        "prompts_per_step": 3,
-        "group_size": 4,
-        "max_new_tokens": 8,
-        "lr": 1e-2,
-        **rl_overrides,
-    }
-    return Trainer(
-        model,
-        tok,
-        PROMPTS,
-        reward_even,
-        section(RLConfig, rl),
-        section(IRLConfig, {**cfg["irl"], **(irl or {})}),
-        schedule or ScheduleConfig(),
-        seed=0,
-    )
+        model = tiny_llama(ModelConfig(16, 2, 2, 32, 64), char_tokenizer()).double()
+    return make_base_trainer(schedule, model=model, irl=irl, **rl_overrides)
 
 
 def grads_and_weights(trainer: Trainer) -> list[torch.Tensor]:

@@ -186,6 +186,7 @@ def sample_in_parts(args: argparse.Namespace) -> None:
     every gpus-th problem, then one table (problem order as in the data, then sample index)."""
     import subprocess
 
+    import numpy as np
     import pandas as pd
 
     from sps.io import write_parquet_atomic
@@ -223,14 +224,10 @@ def sample_in_parts(args: argparse.Namespace) -> None:
     failed = [i for i, proc in enumerate(procs) if proc.wait() != 0]
     if failed:
         raise RuntimeError(f"sampling parts {failed} of {args.out} failed (see the log above)")
-    tables = [pd.read_parquet(part) for part in parts]
-    order = {pid: i for i, pid in enumerate(pd.read_parquet(args.data, columns=["id"])["id"])}
-    table = pd.concat(tables, ignore_index=True)
-    table = table.sort_values(
-        ["problem_id", "sample_idx"],
-        key=lambda c: c.map(order) if c.name == "problem_id" else c,
-        kind="stable",
-    ).reset_index(drop=True)
+    ids = pd.read_parquet(args.data, columns=["id"])["id"]
+    table = pd.concat(map(pd.read_parquet, parts), ignore_index=True)
+    position = table["problem_id"].map({pid: i for i, pid in enumerate(ids)})
+    table = table.iloc[np.lexsort((table["sample_idx"], position))].reset_index(drop=True)
     write_parquet_atomic(table, out)
     for part in parts:
         part.unlink()

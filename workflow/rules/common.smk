@@ -100,11 +100,6 @@ def cfg_arg(settings):
     return shlex.quote(json.dumps(settings, sort_keys=True))
 
 
-def job_gpus(kind):
-    """GPUs one `kind` job (train, sample) uses: gpus.<kind> on CUDA, else one process."""
-    return config["gpus"][kind] if config["device"] == "cuda" else 1
-
-
 def out_dir(wildcards, output):
     """Directory of a job's first output (commands that write several files into one folder)."""
     return os.path.dirname(output[0])
@@ -269,14 +264,19 @@ def model_dir(wildcards):
     return f"{run}/evals/step{parts['step']}" if parts["step"] else f"{run}/final"
 
 
-def shard_files(wildcards):
-    shards = [0] if CHECKPOINT_RE.fullmatch(wildcards.model) else SHARDS
+def model_shards(model, bench):
+    """A model's sample shards: one for an evaluation snapshot, sampling.shards otherwise."""
+    shards = [0] if CHECKPOINT_RE.fullmatch(model) else SHARDS
     return expand(
         "results/samples/{model}/{bench}/shard{shard}.parquet",
-        model=wildcards.model,
-        bench=wildcards.bench,
+        model=model,
+        bench=bench,
         shard=shards,
     )
+
+
+def shard_files(wildcards):
+    return model_shards(wildcards.model, wildcards.bench)
 
 
 def passk_table(model, bench):
@@ -443,15 +443,8 @@ def grading_table(bench):
 
 def final_shards(wildcards):
     """Every sample shard of the final models (base and trained, every seed) of a bench."""
-    models = MODELS + SEED_MODELS
     return {
-        model: expand(
-            "results/samples/{model}/{bench}/shard{shard}.parquet",
-            model=model,
-            bench=wildcards.bench,
-            shard=SHARDS,
-        )
-        for model in models
+        model: model_shards(model, wildcards.bench) for model in MODELS + SEED_MODELS
     }
 
 

@@ -15,3 +15,8 @@ def model_gpus(kind=None):
     if config["device"] != "cuda":
         return 0
     return config["gpus"][kind] if kind else 1
+
+
+def job_gpus(kind):
+    """Processes a `kind` job (train, sample) spreads over: one per GPU it asks for, one on a CPU."""
+    return model_gpus(kind) or 1

@@ -88,13 +88,10 @@ def builtin_prompts(data: Path, count: int) -> list[str]:
 def cuda_shape_model(device: torch.device):
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from sps.benchmarks.train_memory import SHAPES
+
     config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
+        **SHAPES["smollm2"],
         max_position_embeddings=8192,
         rope_theta=100000.0,
         tie_word_embeddings=True,
