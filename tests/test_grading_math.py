@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from sps.config import GradingConfig
 from sps.tasks.data import grade_row, grade_rows
 from sps.tasks.grading import Grade, grade, grade_many, mathans
 from sps.tasks.grading.pool import TIMEOUT, TimeoutPool
@@ -86,7 +87,11 @@ def test_grade_row_and_grade_rows_keep_countdown():
     gsm = SimpleNamespace(bench="gsm8k", id="g", answer_type="number", gold="5", choices=None)
     assert grade_row(cd, "Answer: 2*3+4")[1]
     assert grade_row(gsm, "The answer is 5.") == ("5", True)
-    out = grade_rows([cd, gsm, cd], ["Answer: 2*3+4", "The answer is 6.", "junk"], 5, 1)
+    out = grade_rows(
+        [cd, gsm, cd],
+        ["Answer: 2*3+4", "The answer is 6.", "junk"],
+        GradingConfig(timeout=5, workers=1),
+    )
     assert [o[1] for o in out] == [True, False, False]
     # countdown with no answer line is unparsed, like the real benchmarks' graders
     assert [o[2] for o in out] == ["ok", "ok", "unparsed"]

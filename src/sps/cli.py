@@ -21,6 +21,7 @@ from sps.config import (
     SamplingConfig,
     ScheduleConfig,
     TaskConfig,
+    grading_config,
     parse_cfg_arg,
     section,
     validate,
@@ -35,7 +36,6 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> None:
-    from sps.config import DataConfig
     from sps.tasks.bench import BENCHMARKS, prepare_benchmark
     from sps.tasks.data import prepare_countdown
 
@@ -93,12 +93,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     model, tokenizer = load_model(args.base, distributed.local_device(pick_device(cfg["device"])))
     table = render_prompts(load_problems(args.data), tokenizer, cfg)
     rows = list(table.itertuples())
-    data = section(DataConfig, cfg.get("data") or validate({})["data"])
     trainer = Trainer(
         model,
         tokenizer,
         table["prompt"].tolist(),
-        row_reward(rows, data.grade_timeout, data.grade_workers),
+        row_reward(rows, grading_config(cfg)),
         section(RLConfig, cfg["rl"]),
         section(IRLConfig, cfg["irl"]),
         schedule,
@@ -176,8 +175,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
         model, tokenizer = load_model(args.model, pick_device(cfg["device"]))
     sampling = replace(sampling, backend=backend)
     problems = render_prompts(problems, tokenizer, cfg)
-    data = section(DataConfig, cfg.get("data") or validate({})["data"])
-    table = sample_shard(model, tokenizer, problems, sampling, seed, args.shard, data=data)
+    table = sample_shard(
+        model, tokenizer, problems, sampling, seed, args.shard, grading=grading_config(cfg)
+    )
     write_parquet_atomic(table, args.out)
 
 

@@ -110,6 +110,7 @@ class TaskConfig:
     n_sft: int
     n_train: int
     n_test: int
+    check_steps: bool = True  # grading: every step line must be true arithmetic
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,40 @@ class DataConfig:
     grade_timeout: float
     grade_workers: int
     sources: dict
+    grade_max_chars: int = 100_000
 
     def split_source(self, bench: str, split: str) -> SplitSource:
         try:
             return SplitSource(**self.sources[bench][split])
         except KeyError:
             raise ConfigError(f"config key 'data.sources.{bench}.{split}' is not defined") from None
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    """Everything grading reads besides the problem rows and the completions.
+
+    Built by `grading_config` from `data.grade_timeout`, `data.grade_workers`,
+    `data.grade_max_chars` and `task.check_steps`, so a grade job's params hold exactly these.
+    """
+
+    timeout: float = 5.0  # seconds math-verify may spend on one (gold, answer) pair
+    workers: int = 2  # math-verify processes
+    max_chars: int = 100_000  # longer completions are graded too_long before any parsing
+    check_steps: bool = True  # countdown: the step lines must be true and lead to the answer
+
+
+def grading_config(cfg: dict) -> GradingConfig:
+    """The grading settings of a validated (possibly partial) config; defaults elsewhere."""
+    defaults = validate({})
+    data = {**defaults["data"], **(cfg.get("data") or {})}
+    task = {**defaults["task"], **(cfg.get("task") or {})}
+    return GradingConfig(
+        timeout=float(data["grade_timeout"]),
+        workers=int(data["grade_workers"]),
+        max_chars=int(data["grade_max_chars"]),
+        check_steps=bool(task["check_steps"]),
+    )
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,9 @@ def out_prefix(wildcards, output):
 def data_cfg(bench):
     """The settings of one benchmark's tables: its own sources only, so changing another
     benchmark's source reruns nothing here."""
-    if bench == "countdown":
-        return cfg_arg({"seed": SEED, "task": config["task"]})
+    if bench == "countdown":  # check_steps is grading's, not the data's
+        task = {k: v for k, v in config["task"].items() if k != "check_steps"}
+        return cfg_arg({"seed": SEED, "task": task})
     data = config["data"]
     keys = ("on_bad_row", "n_train", "n_test", "few_shot")
     settings = {key: data[key] for key in keys}
@@ -127,8 +128,13 @@ def data_cfg(bench):
 
 
 def grading_settings():
-    """What grading reads besides the completions (math-verify's timeout and processes)."""
-    return {key: config["data"][key] for key in ("grade_timeout", "grade_workers")}
+    """What grading reads besides the completions (sps.config.GradingConfig): math-verify's
+    timeout and processes, the length cap, and countdown's step check."""
+    keys = ("grade_timeout", "grade_workers", "grade_max_chars")
+    return {
+        "data": {key: config["data"][key] for key in keys},
+        "task": {"check_steps": config["task"]["check_steps"]},
+    }
 
 
 def prompt_settings():
@@ -201,7 +207,7 @@ def train_cfg(wildcards):
             "rl": config["rl"],
             "irl": irl_settings(wildcards.method),
             "schedule": schedule(wildcards.method),
-            "data": grading_settings(),
+            **grading_settings(),
             **prompt_settings(),
             **method_settings(wildcards.method),
         }
@@ -226,7 +232,7 @@ def sample_cfg(wildcards):
             "seed": SEED,
             "device": config["device"],
             "sampling": sampling_settings(wildcards.model),
-            "data": grading_settings(),
+            **grading_settings(),
             **prompt_settings(),
         }
     )

@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 
-from sps.config import DataConfig, SamplingConfig, section, validate
+from sps.config import GradingConfig, SamplingConfig
 from sps.rollout import generate
 from sps.rollout.base import SampleParams, derive_seed
 from sps.tasks.data import grade_rows
@@ -44,11 +44,10 @@ def sample_shard(
     seed: int,
     shard: int,
     log=print,
-    data: DataConfig | None = None,
+    grading: GradingConfig | None = None,
 ) -> pd.DataFrame:
-    """`data`: the config's data section (grade_timeout, grade_workers); schema defaults
-    when None."""
-    data = data or section(DataConfig, validate({})["data"])
+    """`grading`: the grading settings (schema defaults when None)."""
+    grading = grading or GradingConfig()
     idx = shard_range(cfg, shard)
     params = SampleParams(
         n=len(idx),
@@ -68,9 +67,7 @@ def sample_shard(
         backend=cfg.backend,
     )
     rows = list(problems.itertuples())
-    graded = grade_rows(
-        [rows[p] for p in ro.prompt_idx], list(ro.texts), data.grade_timeout, data.grade_workers
-    )
+    graded = grade_rows([rows[p] for p in ro.prompt_idx], list(ro.texts), grading)
     n_tok = sum(len(t) for t in ro.token_ids)
     log(
         f"shard {shard}: {len(ro)} samples, {n_tok} tokens, "

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from sps.config import TaskConfig
+from sps.config import GradingConfig, TaskConfig
 from sps.io import read_parquet, write_parquet_atomic
 from sps.rollout.base import derive_seed
 from sps.tasks import countdown
 
+DEFAULT_GRADING = GradingConfig()  # the schema's defaults
 PROBLEM_COLUMNS = ["id", "bench", "question", "gold", "answer_type", "choices", "prompt"]
 SPLITS = ("test", "train", "sft")  # generated in this order, each excluding the ones before
 
@@ -67,27 +68,29 @@ def countdown_problems(table: pd.DataFrame) -> list[countdown.Problem]:
     ]
 
 
-def grade_row(row, completion: str) -> tuple[str, bool]:
+def grade_row(row, completion: str, grading: GradingConfig = DEFAULT_GRADING) -> tuple[str, bool]:
     """(extracted answer, correct) for one problem row of any supported benchmark.
 
-    The per-row path (training rewards); MATH goes through a shared worker pool with the
-    schema's default timeout. Sampling grades whole batches with `grade_rows`.
+    The per-row path (training rewards); MATH goes through a shared worker pool. Sampled
+    batches are graded with `grade_rows`.
     """
     if row.bench == "countdown":
         return countdown.grade(completion, [int(x) for x in row.numbers], int(row.target))
     from sps.tasks.grading import grade
 
-    result = grade(row.answer_type, completion, str(row.gold), row.choices)
+    result = grade(
+        row.answer_type, completion, str(row.gold), row.choices, grading.timeout, grading.workers
+    )
     return result.pred, result.correct
 
 
 def grade_rows(
-    rows: list, completions: list[str], timeout: float, workers: int
+    rows: list, completions: list[str], grading: GradingConfig = DEFAULT_GRADING
 ) -> list[tuple[str, bool, str]]:
     """(pred, correct, status) per completion; rows[i] is completions[i]'s problem row.
 
-    Countdown is graded here exactly as by grade_row (status "ok"); the real benchmarks
-    through the batch grader (MATH in a pool of `workers`, `timeout` s per answer).
+    Countdown is graded here exactly as by grade_row; the real benchmarks through the batch
+    grader (MATH in a pool of `grading.workers`, `grading.timeout` s per answer).
     """
     from sps.tasks.grading import grade_many
 
@@ -95,22 +98,25 @@ def grade_rows(
     real = [i for i, r in enumerate(rows) if r.bench != "countdown"]
     for i, r in enumerate(rows):
         if r.bench == "countdown":
-            pred, correct = grade_row(r, completions[i])
+            pred, correct = grade_row(r, completions[i], grading)
             out[i] = (pred, correct, "ok" if pred else "unparsed")
     if real:
         grades = grade_many(
-            [rows[i] for i in real], [completions[i] for i in real], timeout, workers
+            [rows[i] for i in real],
+            [completions[i] for i in real],
+            grading.timeout,
+            grading.workers,
         )
         for i, g in zip(real, grades, strict=True):
             out[i] = (g.pred, g.correct, g.status)
     return out  # type: ignore[return-value]
 
 
-def row_reward(rows: list, timeout: float, workers: int):
+def row_reward(rows: list, grading: GradingConfig = DEFAULT_GRADING):
     """Training reward(i, completion) -> 1.0 or 0.0 for the problem rows of one benchmark:
     countdown's checker, or the batch grader's settings (MATH: pool, timeout) for the others."""
     if rows and rows[0].bench != "countdown":
         from sps.tasks.grading import reward_fn
 
-        return reward_fn(rows, timeout, workers)
-    return lambda i, completion: float(grade_row(rows[i], completion)[1])
+        return reward_fn(rows, grading.timeout, grading.workers)
+    return lambda i, completion: float(grade_row(rows[i], completion, grading)[1])
