@@ -154,8 +154,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from sps.io import write_parquet_atomic
     from sps.models.io import load_model, load_tokenizer, pick_device
     from sps.rollout import resolve_backend
-    from sps.rollout.base import derive_seed
     from sps.rollout.evaluate import sample_shard
+    from sps.seeding import derive_seed
     from sps.tasks.data import load_problems
 
     cfg = parse_cfg_arg(args.cfg)

@@ -64,7 +64,7 @@ def generate(
 
 
 def _per_prompt(model, tokenizer, prompts, params, seed, backend, keys) -> Rollouts:
-    from sps.rollout.base import derive_seed
+    from sps.seeding import derive_seed
 
     out = Rollouts([], [], [], [], [], [])
     for k, (prompt, key) in enumerate(zip(prompts, keys, strict=True)):

@@ -32,14 +32,6 @@ class Rollouts:
         return len(self.token_ids)
 
 
-def derive_seed(*parts: int | str) -> int:
-    """A stable 63-bit seed from its parts (run seed, step, shard, ...); no Python hash()."""
-    import hashlib
-
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
     """Token ids per prompt, BOS first; a chat-rendered prompt brings its own special tokens
     (SmolLM2's BOS is `<|im_start|>`, which its template already opens with)."""

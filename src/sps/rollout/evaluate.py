@@ -8,7 +8,8 @@ import pandas as pd
 
 from sps.config import GradingConfig, SamplingConfig
 from sps.rollout import generate
-from sps.rollout.base import SampleParams, derive_seed
+from sps.rollout.base import SampleParams
+from sps.seeding import derive_seed
 from sps.tasks.data import grade_rows
 
 SAMPLE_COLUMNS = [

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from sps.models.io import autocast
-from sps.rollout.base import Rollouts, SampleParams, derive_seed, encode_prompts, left_pad
+from sps.rollout.base import Rollouts, SampleParams, encode_prompts, left_pad
+from sps.seeding import derive_seed
 
 
 @torch.no_grad()

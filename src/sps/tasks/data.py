@@ -8,7 +8,7 @@ import pandas as pd
 
 from sps.config import GradingConfig, TaskConfig
 from sps.io import read_parquet, write_parquet_atomic
-from sps.rollout.base import derive_seed
+from sps.seeding import derive_seed
 from sps.tasks import countdown
 
 DEFAULT_GRADING = GradingConfig()  # the schema's defaults

@@ -22,7 +22,8 @@ import torch
 from sps.algos import group_fkl_loss, irl_skip, policy_loss, sequence_scores
 from sps.config import BaselineConfig, IRLConfig, RLConfig, ScheduleConfig
 from sps.rollout import generate
-from sps.rollout.base import Rollouts, SampleParams, derive_seed
+from sps.rollout.base import Rollouts, SampleParams
+from sps.seeding import derive_seed
 from sps.train.advantage import ESTIMATORS, group_advantages
 from sps.train.buffer import DemoBuffer
 from sps.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint

@@ -11,7 +11,7 @@ import pandas as pd
 
 from sps.config import DataConfig
 from sps.io import write_parquet_atomic, write_text_atomic
-from sps.rollout.base import derive_seed
+from sps.seeding import derive_seed
 from sps.tasks.bench.schemas import ANSWER_TYPES, READERS, BadRow
 from sps.tasks.bench.sources import describe, read_rows
 from sps.tasks.prompts import build_prompt
