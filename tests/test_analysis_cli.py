@@ -14,7 +14,8 @@ import sps.analysis.cli
 
 MODELS = {"base": 0.15, "grpo": 0.45, "sps-p4": 0.35}  # per-sample success rate scale
 SNAPSHOTS = {"grpo-step30": 0.3, "sps-p4-step30": 0.25}  # evaluation snapshots after step 30
-TABLE_PLOTS = ("passk", "sweep", "diff", "ceiling", "diversity", "checkpoints", "entropy")
+TABLE_PLOTS = ("passk", "sweep", "diff", "ceiling", "diversity", "checkpoints", "entropy",
+               "sensitivity")  # fmt: skip
 N_PROBLEMS, N_SAMPLES, N_STEPS = 40, 32, 60
 STYLE = '{"formats": ["png", "svg"], "dpi": 80, "width": 6.0, "height": 4.0}'
 
@@ -123,6 +124,7 @@ def test_pipeline(tmp_path: Path) -> None:
     fit = pd.read_parquet(adir / "asymptote.parquet").set_index("model")
     assert (fit["U"] >= fit["pass_at_n"] - 1e-12).all() and (fit["U"] <= 1).all()
     assert (pd.read_parquet(adir / "diversity.parquet")["n"] == N_SAMPLES).all()
+    assert pd.read_parquet(adir / "sensitivity.parquet").empty  # no IRL overrides: no grid
     for name in (*TABLE_PLOTS, "dynamics", "training_grpo"):
         assert_png(figs / f"{name}.png")
         assert (figs / f"{name}.svg").stat().st_size > 1024
@@ -173,8 +175,14 @@ def test_metrics_matched_to_bench_by_path() -> None:
         ("grpo", Path("results/runs/grpo/gsm8k/seed0/metrics.parquet")),
         ("gsm8k:sps-p4", Path("elsewhere/m.parquet")),
     ]
-    assert metrics_for("countdown", pairs, 2) == {"grpo": pairs[0][1]}
-    assert metrics_for("gsm8k", pairs, 2) == {"grpo": pairs[1][1], "sps-p4": pairs[2][1]}
+    assert metrics_for("countdown", pairs, 2) == {"grpo": {None: pairs[0][1]}}
+    assert metrics_for("gsm8k", pairs, 2) == {
+        "grpo": {None: pairs[1][1]}, "sps-p4": {None: pairs[2][1]}
+    }  # fmt: skip
+    seeded = [("gsm8k:grpo@1", Path("a")), ("gsm8k:grpo@2", Path("b")), ("math:grpo@1", Path("c"))]
+    assert metrics_for("gsm8k", seeded, 2) == {"grpo": {1: Path("a"), 2: Path("b")}}
+    with pytest.raises(ValueError, match="given twice"):
+        metrics_for("gsm8k", [*seeded, ("gsm8k:grpo@2", Path("d"))], 2)
 
 
 def test_passk_rejects_shard_given_twice(tmp_path: Path) -> None:

@@ -9,7 +9,14 @@ import pytest
 
 from sps.analysis import bench, ceiling, diversity
 from sps.analysis.bootstrap import Resampler, interval, sign_flip_share
-from sps.analysis.passk import curve, grouped_values, pass_at_k, pass_table, problem_values
+from sps.analysis.passk import (
+    curve,
+    grouped_values,
+    paired_values,
+    pass_at_k,
+    pass_table,
+    problem_values,
+)
 
 
 def beta_tail(alpha: float, beta: float, ks: np.ndarray) -> np.ndarray:
@@ -78,9 +85,8 @@ def test_paired_difference_of_identical_methods_contains_zero() -> None:
     rng = np.random.default_rng(1)
     t = table(rng.binomial(64, rng.beta(0.3, 1.0, size=80)), 64)
     ks = [1, 4, 16, 64]
-    one = problem_values({0: t}, ks)
-    groups, values = ceiling.paired_groups(one, one)
-    boot = Resampler(80, 1000).means(values, groups)
+    x = paired_values({0: t}, {0: t}, ks)
+    boot = Resampler(80, 1000).resample(x)
     low, high = interval(boot)
     assert (low <= 0).all() and (high >= 0).all()
     point = np.zeros(len(ks))
@@ -94,10 +100,9 @@ def test_paired_difference_of_equal_methods_covers_zero_at_nominal_rate() -> Non
     hits = 0
     for sim in range(100):
         p = rng.beta(0.5, 1.5, size=60)
-        a = problem_values({0: table(rng.binomial(16, p), 16)}, [8])
-        b = problem_values({0: table(rng.binomial(16, p), 16)}, [8])
-        groups, values = ceiling.paired_groups(a, b)
-        low, high = interval(Resampler(60, 500, seed=sim).means(values, groups))
+        a = {0: table(rng.binomial(16, p), 16)}
+        b = {0: table(rng.binomial(16, p), 16)}
+        low, high = interval(Resampler(60, 500, seed=sim).resample(paired_values(a, b, [8])))
         hits += int(low[0] <= 0 <= high[0])
     assert hits >= 90, hits
 
@@ -109,8 +114,7 @@ def test_paired_interval_is_narrower_than_unpaired() -> None:
     a = table(rng.binomial(64, np.clip(p + 0.05, 0, 1)), 64)
     b = table(rng.binomial(64, p), 64)
     res = Resampler(200, 1000)
-    groups, values = ceiling.paired_groups(problem_values({0: a}, [1]), problem_values({0: b}, [1]))
-    low, high = interval(res.means(values, groups))
+    low, high = interval(res.resample(paired_values({0: a}, {0: b}, [1])))
     ca, cb = curve(a, [1], res), curve(b, [1], res)
     unpaired = (ca["ci_high"] - ca["ci_low"]).iloc[0] + (cb["ci_high"] - cb["ci_low"]).iloc[0]
     assert low[0] > 0 and (high - low)[0] < 0.5 * unpaired
@@ -171,8 +175,7 @@ def test_asymptote_on_sampled_data_has_an_interval_around_u() -> None:
     p = np.where(rng.random(problems) < u, rng.beta(1.0, 3.0, problems), 0.0)
     t = table(rng.binomial(n, p), n)
     ks = ceiling.fit_ks(n)
-    groups, values = problem_values({0: t}, ks)
-    found = ceiling.asymptote(groups, values, ks, Resampler(problems, 200))
+    found = ceiling.asymptote(problem_values({0: t}, ks), ks, Resampler(problems, 200))
     assert abs(found["U"] - u) < 0.02, found
     assert found["U_low"] - 0.01 <= u <= found["U_high"] + 0.01, found
     assert found["pass_at_n"] <= found["U_low"] <= found["U"] <= found["U_high"] <= 1.0
@@ -220,15 +223,11 @@ def test_crossover_on_constructed_curves() -> None:
     exact = next(k for k in ks if 1 - 0.9**k > 0.5 * (1 - 0.1**k))
     assert exact == 7
     res = Resampler(2 * half, 500)
-    found = ceiling.crossover(
-        problem_values({0: base}, ks), problem_values({0: trained}, ks), ks, res
-    )
+    found = ceiling.crossover(paired_values({0: base}, {0: trained}, ks), ks, res)
     assert found["k_cross"] == 7
     assert found["k_low"] <= 7 <= found["k_high"] and found["share_none"] == 0
     weak = table(np.full(2 * half, 10), n)  # p = 0.01: 1 - 0.99^64 = 0.47 < 0.5 at k = 64
-    never = ceiling.crossover(
-        problem_values({0: weak}, ks), problem_values({0: trained}, ks), ks, res
-    )
+    never = ceiling.crossover(paired_values({0: weak}, {0: trained}, ks), ks, res)
     assert np.isinf(never["k_cross"]) and np.isinf(never["k_high"]), never
     assert never["share_none"] > 0.5
 

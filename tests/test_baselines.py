@@ -79,3 +79,97 @@ def test_parity_refuses_runs_with_different_budgets(tmp_path):
     assert read_budget(run) == same
     with pytest.raises(ValueError, match="missing.json"):
         read_budget(tmp_path / "missing.json")
+
+
+def _unlikeliness_reference(model, prompt_ids, completions, groups, rewards, beta, eps, mode):
+    """The slow, obvious unlikeliness advantages: each completion scored alone (no padding,
+    no micro-batches) by its per-token mean log-prob (or sum), ranked by hand within its group
+    (rank = how many score lower, ties by position), R' = R (1 - beta rank / G), then GRPO's
+    (R' - mean) / (population std + eps), zero for a constant group."""
+    scores = []
+    with torch.no_grad():
+        for p, c in zip(prompt_ids, completions, strict=True):
+            logits = model(torch.tensor([p + c])).logits[0].double()
+            logp = torch.log_softmax(logits, dim=-1)
+            total = sum(float(logp[len(p) - 1 + t, tok]) for t, tok in enumerate(c))
+            scores.append(total / len(c) if mode == "mean" else total)
+    adv = [0.0] * len(completions)
+    for rows in groups:
+        size = len(rows)
+        shaped = []
+        for i in rows:
+            rank = sum(scores[j] < scores[i] or (scores[j] == scores[i] and j < i) for j in rows)
+            shaped.append(rewards[i] * (1 - beta * rank / size))
+        mean = sum(shaped) / size
+        std = sqrt(sum((x - mean) ** 2 for x in shaped) / size)
+        for i, x in zip(rows, shaped, strict=True):
+            adv[i] = 0.0 if max(shaped) == min(shaped) else (x - mean) / (std + eps)
+    return adv, scores
+
+
+def test_unlikeliness_ranks_mixed_length_groups_by_per_token_mean():
+    """trainer.advantages on groups of completions of 1 to 12 tokens, against the loop."""
+    import random
+
+    from sps.config import (
+        BaselineConfig,
+        IRLConfig,
+        ModelConfig,
+        RLConfig,
+        ScheduleConfig,
+        section,
+        validate,
+    )
+    from sps.models.tiny import char_tokenizer, tiny_llama
+    from sps.rollout.base import Rollouts, encode_prompts
+    from sps.train.groups import make_groups
+    from sps.train.logprobs import pack
+    from sps.train.microbatch import row_parts
+    from sps.train.trainer import Batch, Trainer
+
+    torch.manual_seed(0)
+    tok, cfg = char_tokenizer(), validate({})
+    model = tiny_llama(ModelConfig(16, 1, 2, 32, 64), tok)
+    for p in model.parameters():  # far from uniform, so per-token scores differ clearly
+        p.data.normal_(0, 0.5)
+    prompts, size = ["Make 6 from 1 2 3.\n", "Make 5 from 1 2 3.\n"], 8
+    rng = random.Random(0)
+    prompt_idx = [g for g in range(len(prompts)) for _ in range(size)]
+    completions, rewards = [], []
+    for _ in prompt_idx:
+        length = rng.randint(1, 12)
+        completions.append(tok.encode("".join(rng.choices("0123456789+-*=\n", k=length))))
+        rewards.append(float(rng.random() < 0.75))
+    prompt_ids = encode_prompts(tok, prompts)
+    rows_ids = [prompt_ids[p] for p in prompt_idx]
+    ro = Rollouts(prompt_idx, completions, [""] * 16, [0.0] * 16, ["stop"] * 16, prompt_ids)
+    batch = Batch(
+        ro,
+        make_groups(prompt_idx, completions, rewards),
+        [0, 1],
+        *pack(rows_ids, completions, tok.pad_token_id, torch.device("cpu")),
+    )
+    beta = 0.25
+    trainer = Trainer(
+        model,
+        tok,
+        prompts,
+        lambda i, text: 0.0,
+        section(RLConfig, cfg["rl"]),
+        section(IRLConfig, cfg["irl"]),
+        ScheduleConfig(),
+        seed=0,
+        estimator="unlikeliness",
+        baselines=BaselineConfig([], 0.01, 0.1, beta, 4),
+    )
+    assert trainer.irl.score == "mean"  # the default
+    got = trainer.advantages(batch, row_parts(len(completions), 5)).tolist()
+    groups = [g.rows for g in batch.groups]
+    eps = trainer.rl.adv_eps
+    args = (model, rows_ids, completions, groups, rewards, beta, eps)
+    want, scores = _unlikeliness_reference(*args, "mean")
+    assert min(abs(a - b) for a, b in combinations(scores, 2)) > 1e-4  # ranks are well defined
+    assert got == pytest.approx(want, abs=1e-4)
+    # the test can tell: ranking by the summed log-prob gives other advantages here
+    by_sum, _ = _unlikeliness_reference(*args, "sum")
+    assert max(abs(a - b) for a, b in zip(want, by_sum, strict=True)) > 0.1

@@ -31,7 +31,7 @@ def test_gsm8k_tables_counts_and_overlap(tmp_path):
     counts = prepare_benchmark("gsm8k", cfg, 0, tmp_path)
     train, test = (pd.read_parquet(tmp_path / f"{s}.parquet") for s in ("train", "test"))
     assert list(train.columns) == COLUMNS and list(test.columns) == COLUMNS
-    assert counts["overlap_removed"] == 2  # the apples question appears twice in train
+    assert counts["overlap_removed"] == 1  # the apples question is also a test question
     assert counts["train"]["loaded"] == 4 and counts["test"]["loaded"] == 3
     assert json.loads((tmp_path / "load.json").read_text()) == counts
     assert list(test["gold"]) == ["7", "5", "1000"]  # commas removed

@@ -54,9 +54,10 @@ def test_every_generated_solution_trace_passes(problem, rng):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(PROBLEMS), st.randoms(use_true_random=False))
-def test_wrong_traces_fail(problem, rng):
-    assert not cd.grade(cd.wrong_trace(problem, rng), problem.numbers, problem.target)[1]
+@given(st.sampled_from(PROBLEMS), st.randoms(use_true_random=False), st.booleans())
+def test_wrong_traces_fail(problem, rng, check):
+    trace = cd.wrong_trace(problem, rng)
+    assert not cd.grade(trace, problem.numbers, problem.target, check_steps=check)[1]
 
 
 def _mutations(expr: str, numbers: tuple[int, ...]) -> list[str]:
@@ -105,16 +106,21 @@ def test_expression_soup_never_raises(text):
 def test_grader_examples():
     nums = (7, 5, 3, 2)
     assert cd.grade("7-5=2\n2*3=6\n6*2=12\nAnswer: (7-5)*3*2\n", nums, 12) == ("(7-5)*3*2", True)
-    assert cd.grade("Answer: 2*3*(7-5)", nums, 12)[1]
-    assert not cd.grade("Answer: 3*(7-5)", nums, 6)[1]  # 2 unused
-    assert not cd.grade("Answer: 12", nums, 12)[1]
-    assert not cd.grade("no answer line", nums, 12)[1]
+
+    def answer_only(text, numbers, target):  # task.check_steps: false reads the answer line
+        return cd.grade(text, numbers, target, check_steps=False)[1]
+
+    assert answer_only("Answer: 2*3*(7-5)", nums, 12)
+    assert not cd.grade("Answer: 2*3*(7-5)", nums, 12)[1]  # no work shown
+    assert not answer_only("Answer: 3*(7-5)", nums, 6)  # 2 unused
+    assert not answer_only("Answer: 12", nums, 12)
+    assert not answer_only("no answer line", nums, 12)
     # the last answer line wins
-    assert cd.grade("Answer: 1\nAnswer: (7-5)*3*2", nums, 12)[1]
-    assert not cd.grade("Answer: (7-5)*3*2\nAnswer: 1", nums, 12)[1]
+    assert answer_only("Answer: 1\nAnswer: (7-5)*3*2", nums, 12)
+    assert not answer_only("Answer: (7-5)*3*2\nAnswer: 1", nums, 12)
     # exact rationals: 7/2 * 2 = 7, no float rounding
-    assert cd.grade("Answer: 7/2*2+5-3", (7, 2, 2, 5, 3), 9)[1]
-    assert not cd.grade("Answer: 7/(5-5)+3+2", (7, 5, 5, 3, 2), 9)[1]  # division by zero
+    assert answer_only("Answer: 7/2*2+5-3", (7, 2, 2, 5, 3), 9)
+    assert not answer_only("Answer: 7/(5-5)+3+2", (7, 5, 5, 3, 2), 9)  # division by zero
 
 
 def test_parser_limits():

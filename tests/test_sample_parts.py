@@ -11,6 +11,7 @@ import torch
 from sps.config import ModelConfig, TaskConfig
 from sps.models.io import save_model_atomic
 from sps.models.tiny import char_tokenizer, tiny_llama
+from sps.rollout.evaluate import SAMPLE_COLUMNS
 from sps.tasks.data import prepare_countdown
 
 CFG = {"seed": 0, "device": "cpu", "sampling": {"n": 8, "shards": 2, "max_new_tokens": 12}}
@@ -32,7 +33,7 @@ def test_two_parts_give_one_table_in_problem_order(tmp_path):
     tok = char_tokenizer()
     save_model_atomic(tiny_llama(ModelConfig(16, 1, 2, 32, 96), tok), tok, tmp_path / "base")
     one, two = sample(tmp_path, 1), sample(tmp_path, 2)
-    assert list(two.columns) == list(one.columns)
+    assert list(two.columns) == list(one.columns) == SAMPLE_COLUMNS  # no grades
     # same layout: problems in data order, each with shard 1's sample indices 4..7
     assert two["problem_id"].tolist() == one["problem_id"].tolist()
     assert two["sample_idx"].tolist() == one["sample_idx"].tolist() == [4, 5, 6, 7] * 5

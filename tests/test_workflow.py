@@ -21,7 +21,8 @@ MODEL_RULES = {
     "train",
     "sample",
 }
-SAMPLE_READERS = {"passk", "diversity"}  # the rules that read sample files
+SAMPLE_READERS = {"grade", "passk", "diversity", "grading"}  # read samples or their grades
+SAMPLE_COLUMNS = ["problem_id", "sample_idx", "completion", "n_tokens", "logprob", "finish_reason"]
 FIGURES = ("passk", "diff", "ceiling", "dynamics", "sweep", "diversity", "checkpoints", "entropy")
 PLOT_RULES = {f"plot_{name}" for name in FIGURES} | {"plot_training"}  # training: per method
 
@@ -70,13 +71,14 @@ def test_outputs_make_sense(ci_run):
     for model, curve in curves.groupby("model"):
         values = curve.sort_values("k")["pass_at_k"].to_numpy()
         assert (values[1:] >= values[:-1] - 1e-12).all(), model
-        samples = pd.concat(
-            pd.read_parquet(p)
-            for p in (ci_run / f"results/samples/{model}/countdown").glob("shard*.parquet")
-        )
+        shards = sorted((ci_run / f"results/samples/{model}/countdown").glob("shard*.parquet"))
+        samples = pd.concat(map(pd.read_parquet, shards))
+        assert list(samples.columns) == SAMPLE_COLUMNS  # completions only, no grades
         assert samples.groupby("problem_id").size().eq(16).all()  # n = 16 per problem
+        grades = pd.concat(pd.read_parquet(str(p).replace("/samples/", "/grades/")) for p in shards)
+        assert grades[["problem_id", "sample_idx"]].equals(samples[["problem_id", "sample_idx"]])
         pass1 = curve.loc[curve["k"] == 1, "pass_at_k"].item()
-        assert pass1 == pytest.approx(samples["correct"].mean())
+        assert pass1 == pytest.approx(grades["correct"].mean())
         table = pd.read_parquet(ci_run / f"results/passk/{model}/countdown.parquet")
         assert pass_at_k(table["n"].to_numpy(), table["c"].to_numpy(), 1).mean() == pytest.approx(
             pass1
@@ -123,6 +125,7 @@ def test_figures_redraw_from_cached_tables(ci_run):
     shutil.rmtree(ci_run / "results/figures")
     (ci_run / "results/summary.md").unlink()
     shutil.rmtree(ci_run / "results/samples")  # the cached tables suffice
+    shutil.rmtree(ci_run / "results/grades")
     out = snakemake("figures", "--cores", "1", "--configfile", "config/ci.yaml", cwd=ci_run)
     assert out.returncode == 0, out.stderr[-3000:]
     ran = jobs(out.stdout + out.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -78,16 +77,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     from sps.models.io import load_model, pick_device, save_model_atomic
     from sps.tasks.data import load_problems, row_reward
     from sps.train import distributed
+    from sps.train.checkpoint import publish
+    from sps.train.fingerprint import bind, run_fingerprint
+    from sps.train.tracking import Tracker, tracking_config
     from sps.train.trainer import Trainer
 
     if args.nproc > 1 and not distributed.under_torchrun():
         # one process per GPU: this same command again under torchrun (the rule stays one line)
         argv = ["train", "--cfg", args.cfg, "--base", args.base, "--data", args.data]
         argv += ["--out-dir", args.out_dir, "--threads", str(args.threads)]
+        argv += ["--logging", args.logging] if args.logging else []
         sys.exit(distributed.relaunch(args.nproc, argv))
     cfg = parse_cfg_arg(args.cfg, extra=("schedule", "estimator"))
+    if "logging" in cfg:  # tracking stays out of the run's settings (and its fingerprint)
+        raise ConfigError("--cfg: the logging section goes to `sps train --logging` instead")
     _threads(args)
     dist = distributed.init_from_env(pick_device(cfg["device"]).type)
+    tracking = tracking_config(args.logging)
     schedule = ScheduleConfig(**cfg.get("schedule", {"kind": "none"}))
     baselines = section(BaselineConfig, cfg.get("baselines") or validate({})["baselines"])
     model, tokenizer = load_model(args.base, distributed.local_device(pick_device(cfg["device"])))
@@ -109,26 +115,45 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = Path(args.out_dir)
     if dist.main:  # under torchrun only rank 0 writes
         write_run_info(out, trainer)
+        # resume only checkpoints of exactly this run; another run's move aside (fingerprint.py)
+        settings = {**cfg, "schedule": vars(schedule), "baselines": vars(baselines)}
+        settings["estimator"] = trainer.estimator
+        launch = {"device": trainer.device.type, "processes": dist.world, "threads": args.threads}
+        parts = run_fingerprint(settings, args.base, args.data, launch)
+        stale = [out / "metrics.parquet", out / "final", out / "evals"]
+        stale += [out / name for name in ("tb", "mlruns", "wandb", "tracking.json")]  # trackers
+        bind(out / "checkpoints", parts, print, outputs=stale)
+    dist.barrier()
+    # opened after bind, so a stale run's curves went aside with it, not into this run's
+    tracker = Tracker(tracking, args.out_dir, params=cfg, enabled=dist.main)
     rl = trainer.rl
 
     staged = out / "checkpoints" / "evals"
 
     def snapshot(done: int) -> None:
-        # Evaluation snapshots (Pass@k over training) wait beside the checkpoints, which the
-        # workflow never deletes, so a resumed run still has the ones it made before the kill.
-        if dist.main and done in rl.eval_steps and done < rl.steps:
-            save_model_atomic(trainer.export_model(), tokenizer, staged / f"step{done}")
+        # Evaluation snapshots (Pass@k over training) stay beside the checkpoints, which the
+        # workflow never deletes, so a resumed or retried run still has the ones it made.
+        # export_model: every process under fsdp (it gathers), the model on rank 0 only.
+        if done in rl.eval_steps and done < rl.steps:
+            model = trainer.export_model()
+            if model is not None:
+                save_model_atomic(model, tokenizer, staged / f"step{done}")
 
-    metrics = trainer.run(after_step=snapshot, checkpoint_dir=out / "checkpoints")
+    def after_step(done: int) -> None:
+        tracker.log(trainer.history[-1], sampling_tokens_per_s=trainer.sampling_tokens_per_s)
+        snapshot(done)
+
+    with tracker:  # live curves (logging.trackers), closed however training ends
+        metrics = trainer.run(after_step=after_step, checkpoint_dir=out / "checkpoints")
+    final = trainer.export_model()  # plain, LoRA merged (None on ranks > 0)
     if not dist.main:
         dist.barrier()  # rank 0 writes final/ and the metrics
         distributed.shutdown()
         return
     for done in sorted(k for k in rl.eval_steps if k < rl.steps):
         (out / "evals").mkdir(exist_ok=True)
-        shutil.rmtree(out / "evals" / f"step{done}", ignore_errors=True)
-        os.replace(staged / f"step{done}", out / "evals" / f"step{done}")
-    save_model_atomic(trainer.export_model(), tokenizer, out / "final")  # plain, LoRA merged
+        publish(staged / f"step{done}", out / "evals" / f"step{done}")  # staged copy stays
+    save_model_atomic(final, tokenizer, out / "final")
     write_parquet_atomic(metrics, out / "metrics.parquet")  # last: marks the run complete
     print(f"saved {out / 'final'} and metrics ({len(metrics)} steps)")
     dist.barrier()
@@ -175,10 +200,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
         model, tokenizer = load_model(args.model, pick_device(cfg["device"]))
     sampling = replace(sampling, backend=backend)
     problems = render_prompts(problems, tokenizer, cfg)
-    table = sample_shard(
-        model, tokenizer, problems, sampling, seed, args.shard, grading=grading_config(cfg)
-    )
+    table = sample_shard(model, tokenizer, problems, sampling, seed, args.shard)
     write_parquet_atomic(table, args.out)
+
+
+def cmd_grade(args: argparse.Namespace) -> None:
+    """Grades of one sample shard (sps.tasks.grade_samples), in the shard's row order."""
+    from sps.io import write_parquet_atomic
+    from sps.tasks.grade_samples import grade_shard
+
+    grades = grade_shard(args.samples, args.data, grading_config(parse_cfg_arg(args.cfg)))
+    write_parquet_atomic(grades, args.out)
 
 
 def sample_in_parts(args: argparse.Namespace) -> None:
@@ -282,9 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="run directory (final/, metrics.parquet)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--nproc", type=int, default=1, help="> 1: data-parallel processes (torchrun)")
+    p.add_argument(
+        "--logging",
+        default=None,
+        help="the logging section (live tracking), inline JSON or @file; not part of the run's "
+        'settings. Default {"trackers": ["tensorboard"]}; {"trackers": []} turns it off',
+    )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="sample and grade one shard of the test problems")
+    p = sub.add_parser("sample", help="sample one shard of the test problems (no grades)")
     p.add_argument("--cfg", required=True, help=cfg_help)
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--data", required=True, help="test problems parquet")
@@ -294,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, default=1, help="split the shard over this many GPUs")
     p.add_argument("--part", type=int, default=None, help=argparse.SUPPRESS)  # internal
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("grade", help="grade one sample shard (pred, correct, grade per row)")
+    p.add_argument("--cfg", required=True, help='{"data": {"grade_timeout": ...}, "task": ...}')
+    p.add_argument("--data", required=True, help="test problems parquet")
+    p.add_argument("--samples", required=True, help="sample shard parquet")
+    p.add_argument("--out", required=True, help="results/grades/{model}/{bench}/shard{i}.parquet")
+    p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("convert-model", help="convert a pretrained base model (hf, gguf)")
     p.add_argument("--cfg", required=True, help=cfg_help)

@@ -136,6 +136,7 @@ class DataConfig:
     grade_workers: int
     sources: dict
     grade_max_chars: int = 100_000
+    max_row_chars: int = 100_000  # a longer benchmark row is a bad row
 
     def split_source(self, bench: str, split: str) -> SplitSource:
         try:
@@ -223,6 +224,18 @@ class RLConfig:
     checkpoint_every: int
     keep_checkpoints: int
     eval_steps: list[int]
+    vllm_gpu_memory_utilization: float = 0.3  # rl.backend vllm: the colocated engine's share
+    vllm_sleep: bool = True  # rl.backend vllm: the engine sleeps during the update
+    parallel: str = "ddp"  # several processes: ddp replicates the model, fsdp shards it
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """The `logging` section: live tracking of a training run (`sps train --logging`)."""
+
+    trackers: list[str]  # any of tensorboard, wandb, mlflow; empty turns tracking off
+    offline: bool = True  # wandb offline mode; mlflow's file store under the run directory
+    project: str = "sps"  # wandb project and mlflow experiment
 
 
 @dataclass(frozen=True)
@@ -257,6 +270,7 @@ class ScheduleConfig:
     indicator: str = "distinct_correct"  # adaptive: distinct_correct | entropy
     threshold: float = 0.0  # adaptive: fire when the indicator falls below this
     hysteresis: float = 0.0  # adaptive: re-arm above threshold + hysteresis
+    max_gap: int = 0  # adaptive: also re-arm after this many RL steps without IRL (0 = never)
 
     def __post_init__(self) -> None:
         if self.kind not in ("none", "fixed", "adaptive"):
@@ -265,6 +279,8 @@ class ScheduleConfig:
             raise ConfigError("schedule.period must be >= 1 for the fixed schedule")
         if self.indicator not in ("distinct_correct", "entropy"):
             raise ConfigError(f"schedule.indicator: unknown indicator {self.indicator!r}")
+        if self.max_gap < 0:
+            raise ConfigError(f"sps.adaptive.max_gap must be >= 0, got {self.max_gap}")
 
 
 @dataclass(frozen=True)
@@ -277,3 +293,115 @@ class SamplingConfig:
     top_k: int
     max_new_tokens: int
     backend: str
+
+
+def check_config(config: dict) -> None:
+    """Checks across keys of a validated config (defaults filled), run before any job.
+
+    The schema checks one key at a time; these catch combinations that would otherwise fail
+    only inside a job, or silently give two runs one path. ConfigError lists every problem
+    found, each naming its keys.
+    """
+    found = [
+        *_model_problems(config),
+        *_run_id_problems(config),
+        *_training_problems(config),
+        *_sampling_problems(config),
+    ]
+    if found:
+        raise ConfigError("invalid config, keys that disagree:\n  " + "\n  ".join(found))
+
+
+def _model_problems(cfg: dict) -> list[str]:
+    model, out = cfg["model"], []
+    if model["source"] != "tiny":
+        if not model["path"]:
+            out.append(f"model.path must name the model when model.source is {model['source']}")
+        return out
+    hidden, heads = model["hidden_size"], model["num_heads"]
+    if hidden % heads:
+        out.append(f"model.num_heads ({heads}) must divide model.hidden_size ({hidden})")
+    elif (hidden // heads) % 2:
+        out.append(
+            f"model.hidden_size / model.num_heads ({hidden} / {heads} = {hidden // heads}) "
+            "must be even: rotary position embeddings rotate pairs of dimensions"
+        )
+    return out
+
+
+def _run_id_problems(cfg: dict) -> list[str]:
+    """Two settings that spell one run id would share a path: one trains, both read it."""
+    from sps.runs import Method
+
+    out = []
+    by_id: dict[str, list[float]] = {}
+    for threshold in cfg["sps"]["adaptive"]["thresholds"]:
+        by_id.setdefault(Method("adaptive", threshold=threshold).id, []).append(threshold)
+    for run_id, values in by_id.items():
+        if len(values) > 1:
+            out.append(
+                f"sps.adaptive.thresholds {', '.join(map(str, values))} give one run id, "
+                f"{run_id} (ids keep 6 significant digits): keep one of them"
+            )
+    formats = cfg["plots"]["formats"]
+    if len(set(formats)) < len(formats):
+        out.append(f"plots.formats {formats} names a format twice")
+    return out
+
+
+def _training_problems(cfg: dict) -> list[str]:
+    rl, out = cfg["rl"], []
+    late = [s for s in rl["eval_steps"] if s >= rl["steps"]]
+    if late:
+        out.append(
+            f"rl.eval_steps {late} must be below rl.steps ({rl['steps']}): a snapshot after "
+            "the last step is the final model, which is evaluated anyway"
+        )
+    base = cfg["baselines"]
+    if "passk-training" in base["methods"] and base["passk_k"] > rl["group_size"]:
+        out.append(
+            f"baselines.passk_k ({base['passk_k']}) must be at most rl.group_size "
+            f"({rl['group_size']}) when baselines.methods has passk-training"
+        )
+    # A step draws min(prompts_per_step, train problems): fewer problems than prompts would
+    # train on a smaller budget than run.json records.
+    for key, n_train in _split_sizes(cfg, "train"):
+        if n_train < rl["prompts_per_step"]:
+            out.append(
+                f"rl.prompts_per_step ({rl['prompts_per_step']}) exceeds {key} ({n_train}): "
+                "every step would train on fewer prompts than the budget says"
+            )
+    if cfg["device"] == "cuda" and cfg["gpus"]["train"] > rl["prompts_per_step"]:
+        out.append(
+            f"gpus.train ({cfg['gpus']['train']}) exceeds rl.prompts_per_step "
+            f"({rl['prompts_per_step']}): every training process needs a prompt per step"
+        )
+    return out
+
+
+def _sampling_problems(cfg: dict) -> list[str]:
+    sampling, out = cfg["sampling"], []
+    if sampling["n"] % sampling["shards"]:
+        out.append(
+            f"sampling.shards ({sampling['shards']}) must divide sampling.n ({sampling['n']}): "
+            "every shard draws n / shards samples per problem"
+        )
+    if sampling["backend"] == "vllm" and cfg["device"] == "cpu":
+        out.append("sampling.backend vllm needs CUDA, but device is cpu")
+    gpus = cfg["gpus"]["sample"]
+    if cfg["device"] == "cuda" and sampling["backend"] != "vllm":
+        for key, n_test in _split_sizes(cfg, "test"):
+            if n_test < gpus:  # the job splits its problems across its GPUs
+                out.append(f"gpus.sample ({gpus}) exceeds {key} ({n_test}) test problems")
+    return out
+
+
+def _split_sizes(cfg: dict, split: str) -> list[tuple[str, int]]:
+    """(key, problems) of a split where the config fixes the count: countdown's task.n_*,
+    the real benchmarks' data.n_* when not 0 (0 = the whole split, known only after loading)."""
+    out = []
+    if "countdown" in cfg["benchmarks"]:
+        out.append((f"task.n_{split}", cfg["task"][f"n_{split}"]))
+    if any(b != "countdown" for b in cfg["benchmarks"]) and cfg["data"][f"n_{split}"]:
+        out.append((f"data.n_{split}", cfg["data"][f"n_{split}"]))
+    return out

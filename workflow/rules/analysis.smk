@@ -1,6 +1,9 @@
+# Per-problem (n, c) of one model from its grades; every problem of the data must have
+# exactly n samples, sample_idx 0..n-1, across the shards.
 rule passk:
     input:
-        shard_files,
+        grades=grade_files,
+        data=test_data,
     output:
         "results/passk/{model}/{bench}.parquet",
     log:
@@ -13,14 +16,19 @@ rule passk:
     resources:
         mem_mb=grow(2000),
         runtime=grow(10),
+    params:
+        n=samples_per_problem,
     shell:
-        "sps passk --samples {input} --out {output} > {log} 2>&1"
+        "sps passk --grades {input.grades} --data {input.data} --n {params.n} --out {output} > {log} 2>&1"
 
 
-# Per-problem diversity of one model's samples; the only other rule that reads sample files.
+# Per-problem diversity of one model's samples with their grades (row for row); with the
+# grade rule, the only reader of sample files.
 rule diversity:
     input:
-        shard_files,
+        samples=shard_files,
+        grades=grade_files,
+        data=test_data,
     output:
         "results/diversity/{model}/{bench}.parquet",
     log:
@@ -35,8 +43,9 @@ rule diversity:
         runtime=grow(10),
     params:
         cfg=analysis_cfg("ngram_unit"),
+        n=samples_per_problem,
     shell:
-        "sps diversity --samples {input} --cfg {params.cfg} --out {output} > {log} 2>&1"
+        "sps diversity --samples {input.samples} --grades {input.grades} --data {input.data} --n {params.n} --cfg {params.cfg} --out {output} > {log} 2>&1"
 
 
 # Every cached table of one benchmark: curves with intervals, paired differences, the ceiling
@@ -60,7 +69,7 @@ rule analyze:
         passk=passk_pairs,
         metrics=metrics_pairs,
         diversity=diversity_pairs,
-        cfg=analysis_cfg("bootstrap", "seed", "level", "entropy_window"),
+        cfg=analyze_cfg(),
         final_step=config["rl"]["steps"],
         out_dir=out_dir,
     shell:
@@ -69,11 +78,11 @@ rule analyze:
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
-# Problems loaded and skipped, and the grader's unparsed and timeout rates per model.
+# Problems loaded and skipped, and the grader's unparsed, timeout and too-long rates per model.
 rule grading:
     input:
-        data="results/data/{bench}/test.parquet",
-        samples=lambda wildcards: sum(final_shards(wildcards).values(), []),
+        data=test_data,
+        grades=lambda wildcards: sum(final_grades(wildcards).values(), []),
     output:
         "results/analysis/{bench}/grading.parquet",
     log:
@@ -86,6 +95,7 @@ rule grading:
         runtime=10,
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.data),
-        samples=grading_pairs,
+        grades=grading_pairs,
+        n=config["sampling"]["n"],
     shell:
-        "sps grading --bench {wildcards.bench} --data-dir {params.data_dir} --samples {params.samples} --out {output} > {log} 2>&1"
+        "sps grading --bench {wildcards.bench} --data-dir {params.data_dir} --grades {params.grades} --n {params.n} --out {output} > {log} 2>&1"

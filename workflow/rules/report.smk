@@ -127,6 +127,21 @@ use rule plot_passk as plot_training with:
         prefix=out_prefix,
 
 
+# The sensitivity grid's heatmap (config `sensitivity`; drawn only when the grid is set).
+use rule plot_passk as plot_sensitivity with:
+    input:
+        analysis_table("sensitivity"),
+    output:
+        figure_files("sensitivity"),
+    log:
+        "logs/plot_sensitivity/{bench}.log",
+    params:
+        kind="sensitivity",
+        analysis_dir=lambda wildcards, input: os.path.dirname(input[0]),
+        style=plot_style(),
+        prefix=out_prefix,
+
+
 rule plot_dynamics:
     input:
         metrics=metrics_tables,
@@ -183,3 +198,4 @@ localrules:
     plot_checkpoints,
     plot_entropy,
     plot_training,
+    plot_sensitivity,

@@ -20,3 +20,8 @@ def model_gpus(kind=None):
 def job_gpus(kind):
     """Processes a `kind` job (train, sample) spreads over: one per GPU it asks for, one on a CPU."""
     return model_gpus(kind) or 1
+
+
+def grade_threads(wildcards):
+    """MATH is verified in a pool of data.grade_workers processes; the others in the job's own."""
+    return config["data"]["grade_workers"] if wildcards.bench == "math" else 1

@@ -1,7 +1,9 @@
+# Completions, token counts, log-probs and finish reasons only: grades come from the grade
+# rule, so a grader change never resamples.
 rule sample:
     input:
         model=model_dir,
-        data="results/data/{bench}/test.parquet",
+        data=test_data,
     output:
         "results/samples/{model}/{bench}/shard{shard}.parquet",
     log:

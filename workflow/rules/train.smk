@@ -25,5 +25,6 @@ rule train:
         cfg=train_cfg,
         out_dir=out_dir,
         nproc=job_gpus("train"),
+        logging=logging_file(),
     shell:
-        "sps train --cfg {params.cfg} --base {input.base} --data {input.data} --out-dir {params.out_dir} --nproc {params.nproc} --threads {threads} > {log} 2>&1"
+        "sps train --cfg {params.cfg} --base {input.base} --data {input.data} --out-dir {params.out_dir} --nproc {params.nproc} --threads {threads} --logging @{params.logging} > {log} 2>&1"

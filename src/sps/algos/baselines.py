@@ -31,6 +31,9 @@ def unlikeliness_rewards(
     Rank each group's completions by s(y) ascending (rank 0 least likely, G-1 most likely) and
     set R' = R * (1 - beta * rank / G): correct but unlikely completions keep more reward.
     Ties keep their order of appearance (a stable sort). Feed R' to `grpo_advantages`.
+    s(y) is the configured sequence score (`irl.score`, `sequence_scores`): the per-token mean
+    log-prob by default, as in He et al.'s ray_lean_trainer.py; a sum would mostly rank by
+    length (longer = less likely).
     """
     size = rewards.shape[-1]
     order = torch.sort(scores, dim=-1, stable=True).indices

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sps.analysis.bootstrap import Resampler, interval
+from sps.analysis.bootstrap import Resampler, TwoLevel, interval
 
 UNION = "union"
 
@@ -256,14 +256,14 @@ def fit_asymptote(
 
 
 def asymptote(
-    groups: np.ndarray,
-    values: np.ndarray,
+    x: TwoLevel,
     ks: list[int],
     resampler: Resampler,
     level: float = 0.95,
 ) -> dict[str, object]:
-    """Fit one model's mean Pass@k over `ks` (values: per-group pass@ks, the last k being n)
-    in both forms, keep the one with the smaller residual, and bootstrap U in that form.
+    """Fit one model's mean Pass@k over `ks` (x: its per-seed, per-problem pass@ks, the last k
+    being n) in both forms, keep the one with the smaller residual, and bootstrap U in that form
+    over problems and seeds.
 
     U is kept in [observed Pass@n, 1] by the fit (the ceiling cannot lie below what n samples
     already reached, nor above every problem), and so is its interval; U_free is the
@@ -272,8 +272,8 @@ def asymptote(
     curve's own bootstrap interval (1 = the fit is within the noise everywhere).
     """
     ks_arr = np.asarray(ks, dtype=np.float64)
-    y = np.bincount(groups, minlength=len(values)) @ values / len(groups)
-    boot = resampler.means(values, groups)
+    y = x.point
+    boot = resampler.resample(x)
     pass_n = float(y[-1])
     fitters = {"power": fit_asymptote, "beta": fit_beta}
     fits = {form: fitters[form](ks_arr, y, lo=pass_n, hi=1.0) for form in FORMS}
@@ -325,35 +325,22 @@ def overtake_index(diff: np.ndarray) -> np.ndarray:
     return np.where(ok.any(axis=-1), ok.argmax(axis=-1), -1)
 
 
-def paired_groups(
-    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(groups, values) of the per-problem difference a - b of two (groups, values) pairs on the
-    same problems; one group per distinct pair of groups."""
-    (ga, va), (gb, vb) = a, b
-    keys, groups = np.unique(ga * (int(gb.max()) + 1) + gb, return_inverse=True)
-    ia, ib = keys // (int(gb.max()) + 1), keys % (int(gb.max()) + 1)
-    return groups.reshape(-1), va[ia] - vb[ib]
-
-
 def crossover(
-    reference: tuple[np.ndarray, np.ndarray],
-    model: tuple[np.ndarray, np.ndarray],
+    diff: TwoLevel,
     ks: list[int],
     resampler: Resampler,
     level: float = 0.95,
 ) -> dict[str, float]:
-    """Smallest k at which `reference` (the base model) overtakes `model` for good, with a
-    paired bootstrap interval over problems.
+    """Smallest k at which the reference (the base model) overtakes a model for good, from
+    diff = reference minus model per seed and problem, with a paired bootstrap interval.
 
     k is inf when it does not happen within ks (report "none within n"); an interval end is
     inf when more than (1 - level)/2 of the resamples have no crossover. share_none is the
     share of resamples without one.
     """
-    groups, values = paired_groups(reference, model)
     ks_arr = np.asarray(ks, dtype=np.float64)
-    point = np.bincount(groups, minlength=len(values)) @ values / len(groups)
-    boot = resampler.means(values, groups)
+    point = diff.point
+    boot = resampler.resample(diff)
 
     def to_k(idx: np.ndarray) -> np.ndarray:
         return np.where(idx >= 0, ks_arr[np.maximum(idx, 0)], np.inf)

@@ -32,6 +32,7 @@ SUMMARY_TABLES = (
     "diversity",
     "unsolved",
     "grading",
+    "sensitivity",
 )
 TABLE_PLOTS = {  # figure kind -> (analysis tables it reads, help)
     "passk": (("passk", "coverage"), "Pass@k vs k with 95%% bands and the union ceiling"),
@@ -42,6 +43,7 @@ TABLE_PLOTS = {  # figure kind -> (analysis tables it reads, help)
     "checkpoints": (("checkpoints",), "Pass@1 and Pass@large k vs training step"),
     "entropy": (("checkpoints", "entropy_fit"), "Pass@1 vs entropy with R = -a exp(H) + b"),
     "training": (("checkpoints",), "one method's Pass@k curves at each evaluated step"),
+    "sensitivity": (("sensitivity",), "heatmap of SPS minus GRPO per grid cell (N x IRL)"),
 }
 
 
@@ -66,23 +68,39 @@ def pairs_to_dict(pairs: list[tuple[str, Path]], what: str) -> dict[str, Path]:
 
 
 def cmd_passk(args: argparse.Namespace) -> None:
-    write_parquet_atomic(io.count_samples(args.samples), args.out)
+    write_parquet_atomic(io.count_samples(args.grades, args.data, args.n), args.out)
 
 
-def seeded_pairs(pairs: list[tuple[str, Path]]) -> dict[str, dict[object, Path]]:
-    """--passk pairs MODEL=PATH or MODEL@SEED=PATH as model -> seed -> path (seed None if
-    not given); a model with several seeds gets its mean curve and seed spread."""
+def seed_key(key: str, what: str) -> tuple[str, int | None]:
+    """(model, seed) of a MODEL or MODEL@SEED key; the seed is an integer (None if absent)."""
+    model, sep, seed = key.partition("@")
+    if model == ceiling.UNION:
+        raise ValueError(f"{what}: {model!r} is reserved for the union of all models")
+    if sep and not seed.isdigit():
+        raise ValueError(f"{what}: {key!r}: the seed after @ must be a whole number")
+    return model, int(seed) if sep else None
+
+
+def seeded_pairs(
+    pairs: list[tuple[str, Path]], what: str = "--passk"
+) -> dict[str, dict[object, Path]]:
+    """MODEL=PATH or MODEL@SEED=PATH pairs as model -> seed -> path (seed None if not given);
+    a model with several seeds gets the mean over seeds and their spread in every table."""
     out: dict[str, dict[object, Path]] = {}
     for key, path in pairs:
-        model, _, seed = key.partition("@")
-        if model == ceiling.UNION:
-            raise ValueError(f"--passk: {model!r} is reserved for the union of all models")
+        model, seed = seed_key(key, what)
         seeds = out.setdefault(model, {})
-        seed_key: object = int(seed) if seed else None
-        if seed_key in seeds or (seeds and (seed_key is None or None in seeds)):
-            raise ValueError(f"--passk: {key!r} given twice or with and without a seed")
-        seeds[seed_key] = path
+        if seed in seeds or (seeds and (seed is None or None in seeds)):
+            raise ValueError(f"{what}: {key!r} given twice or with and without a seed")
+        seeds[seed] = path
     return out
+
+
+def read_seeded_columns(
+    paths: dict[str, dict[object, Path]], columns: tuple[str, ...]
+) -> dict[str, dict[object, pd.DataFrame]]:
+    return {m: {s: io.read_columns(p, columns) for s, p in by_seed.items()}
+            for m, by_seed in paths.items()}  # fmt: skip
 
 
 def analysis_settings(cfg_text: str | None) -> tuple[bench.Settings, dict]:
@@ -90,12 +108,14 @@ def analysis_settings(cfg_text: str | None) -> tuple[bench.Settings, dict]:
     cfg = parse_cfg_arg(cfg_text or "{}")
     section = cfg.get("analysis") or parse_cfg_arg('{"analysis": {}}')["analysis"]
     keys = {f: section[f] for f in ("bootstrap", "seed", "level", "entropy_window")}
-    return bench.Settings(**keys), section
+    irl = cfg.get("irl")  # the runs' IRL settings, for the sensitivity table's cells
+    irl = {k: irl[k] for k in ("lr_scale", "steps", "tau", "demos")} if irl else None
+    return bench.Settings(**keys, irl=irl), section
 
 
 def cmd_diversity(args: argparse.Namespace) -> None:
     _, section = analysis_settings(args.cfg)
-    samples = diversity.read_samples(args.samples)
+    samples = diversity.read_samples(args.samples, args.grades, args.data, args.n)
     write_parquet_atomic(diversity.problem_table(samples, section["ngram_unit"]), args.out)
 
 
@@ -122,11 +142,13 @@ def cmd_analyze(args: argparse.Namespace) -> None:
                 if seed in tables.setdefault(model, {}):
                     raise ValueError(f"--passk: seed {seed} of {model!r} given twice")
                 tables[model][seed] = table
-    metric_paths = pairs_to_dict(args.metrics, "--metrics")
-    check_budgets(metric_paths, section["allow_budget_mismatch"])
-    metrics = {m: io.read_columns(p, ENTROPY_METRICS) for m, p in metric_paths.items()}
+    metric_paths = seeded_pairs(args.metrics, "--metrics")
+    flat = {f"{m}@{s}": p for m, by_seed in metric_paths.items() for s, p in by_seed.items()}
+    check_budgets(flat, section["allow_budget_mismatch"])
+    metrics = read_seeded_columns(metric_paths, ENTROPY_METRICS)
     per_problem = {
-        m: pd.read_parquet(p) for m, p in pairs_to_dict(args.diversity, "--diversity").items()
+        m: {s: pd.read_parquet(p) for s, p in by_seed.items()}
+        for m, by_seed in seeded_pairs(args.diversity, "--diversity").items()
     }
     out = Path(args.out_dir)
     found = bench.analyze(args.bench, tables, metrics, per_problem, args.final_step, settings)
@@ -142,8 +164,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     if args.kind == "dynamics":
         from sps.plots import dynamics
 
-        paths = pairs_to_dict(args.metrics, "--metrics")
-        frames = {m: io.read_columns(p, dynamics.METRIC_COLUMNS) for m, p in paths.items()}
+        paths = seeded_pairs(args.metrics, "--metrics")
+        frames = read_seeded_columns(paths, dynamics.METRIC_COLUMNS)
         dynamics.plot_dynamics(frames, spec, args.out_prefix)
         return
     names = TABLE_PLOTS[args.kind][0]
@@ -165,17 +187,21 @@ def cmd_plot(args: argparse.Namespace) -> None:
         module.plot(tables, spec, args.out_prefix)
 
 
-def metrics_for(bench: str, pairs: list[tuple[str, Path]], n_benches: int) -> dict[str, Path]:
-    """Metrics files of one bench. A key is "bench:model", or "model" when its path names the
-    bench as a directory (results/runs/{method}/{bench}/...) or there is only one bench."""
-    out: dict[str, Path] = {}
+def metrics_for(
+    bench: str, pairs: list[tuple[str, Path]], n_benches: int
+) -> dict[str, dict[object, Path]]:
+    """Metrics files of one bench as model -> seed -> path. A key is "bench:model[@seed]", or
+    "model[@seed]" when its path names the bench as a directory
+    (results/runs/{method}/{bench}/...) or there is only one bench."""
+    mine = []
     for key, path in pairs:
         key_bench, _, model = key.rpartition(":")
         if key_bench == bench or (not key_bench and (bench in path.parts or n_benches == 1)):
-            if model in out:
-                raise ValueError(f"--metrics: two files for {model!r} on {bench!r}")
-            out[model] = path
-    return out
+            mine.append((model, path))
+    try:
+        return seeded_pairs(mine, "--metrics")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (bench {bench!r})") from None
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -190,7 +216,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
         passk, cov = tables["passk"], tables["coverage"]
         bench = str(passk["bench"].iloc[0])
         paths = metrics_for(bench, args.metrics, len(args.analysis_dir))
-        frames = {m: io.read_columns(p, SUMMARY_METRICS) for m, p in paths.items()}
+        frames = read_seeded_columns(paths, SUMMARY_METRICS)
         table = summary.bench_table(passk, cov, frames, tables, section["summary_ks"])
         sections.append(summary.bench_section(bench, table, cov, tables))
         for name, frame in summary.csv_tables(table.assign(bench=bench), tables).items():
@@ -203,9 +229,9 @@ def cmd_grading(args: argparse.Namespace) -> None:
     from sps.analysis.grading import grading_table
 
     shards: dict[str, list[str]] = {}
-    for model, path in args.samples:
+    for model, path in args.grades:
         shards.setdefault(model, []).append(str(path))
-    write_parquet_atomic(grading_table(args.bench, args.data_dir, shards), args.out)
+    write_parquet_atomic(grading_table(args.bench, args.data_dir, shards, args.n), args.out)
 
 
 def _add_plot(
@@ -221,13 +247,25 @@ def _add_plot(
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the passk, analyze, plot and summary subcommands to the `sps` parser."""
-    p = subparsers.add_parser("passk", help="per-problem (n, c) table from sample shards")
-    p.add_argument("--samples", nargs="+", required=True, help="sample shard parquet files")
+    data_help = "test problems parquet: every shard must hold exactly its problems"
+    n_help = "samples per problem: sample_idx 0..n-1 across the shards (default: inferred)"
+    p = subparsers.add_parser("passk", help="per-problem (n, c) table from grade shards")
+    p.add_argument(
+        "--grades", "--samples", nargs="+", required=True, help="one model's grade shards"
+    )
+    p.add_argument("--data", help=data_help)
+    p.add_argument("--n", type=int, help=n_help)
     p.add_argument("--out", required=True, help="results/passk/{model}/{bench}.parquet")
     p.set_defaults(func=cmd_passk)
 
     p = subparsers.add_parser("diversity", help="per-problem diversity of one model's samples")
-    p.add_argument("--samples", nargs="+", required=True, help="sample shard parquet files")
+    p.add_argument("--samples", nargs="+", required=True, help="one model's sample shards")
+    p.add_argument(
+        "--grades", nargs="+", help="their grade shards, in the same order (default: the "
+        "sample files carry pred and correct)"
+    )
+    p.add_argument("--data", help=data_help)
+    p.add_argument("--n", type=int, help=n_help)
     p.add_argument("--cfg", help='JSON or @file: {"analysis": {"ngram_unit": "char"}}')
     p.add_argument("--out", required=True, help="results/diversity/{model}/{bench}.parquet")
     p.set_defaults(func=cmd_diversity)
@@ -240,13 +278,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=pair,
         required=True,
         metavar="MODEL[@SEED]=PATH",
-        help="(n, c) tables; snapshots are {method}-step{k}; a table with a seed column or "
-        "several @SEED entries gives the model's mean over seeds",
+        help="(n, c) tables; snapshots are {method}-step{k}[@SEED]; a table with a seed column "
+        "or several @SEED entries gives the model's mean over seeds",
     )
-    p.add_argument("--metrics", nargs="*", type=pair, default=[], metavar="METHOD=PATH")
-    p.add_argument("--diversity", nargs="*", type=pair, default=[], metavar="MODEL=PATH")
+    p.add_argument(
+        "--metrics", nargs="*", type=pair, default=[], metavar="METHOD[@SEED]=PATH",
+        help="training metrics.parquet of each run (entropy near each snapshot, entropy fit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--diversity", nargs="*", type=pair, default=[], metavar="MODEL[@SEED]=PATH",
+        help="per-problem diversity tables (sps diversity)",
+    )  # fmt: skip
     p.add_argument("--final-step", type=int, help="training step of the final models (rl.steps)")
-    p.add_argument("--cfg", help='JSON or @file: {"analysis": {"bootstrap": 1000, ...}}')
+    p.add_argument(
+        "--cfg", help='JSON or @file: {"analysis": {"bootstrap": 1000, ...}, "irl": {...}}; '
+        "irl (optional) gives the settings of SPS runs whose id carries no override",
+    )  # fmt: skip
     p.add_argument("--out-dir", required=True, help=f"writes {', '.join(bench.TABLES)} .parquet")
     p.set_defaults(func=cmd_analyze)
 
@@ -258,19 +305,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if kind == "training":
             p.add_argument("--method", required=True, help="a trained method id, e.g. grpo")
     p = _add_plot(kinds, "dynamics", "reward, entropy, distinct ratio vs step")
-    p.add_argument("--metrics", nargs="+", type=pair, required=True, metavar="MODEL=PATH")
+    p.add_argument("--metrics", nargs="+", type=pair, required=True, metavar="METHOD[@SEED]=PATH")
     plot.set_defaults(func=cmd_plot)
 
     p = subparsers.add_parser("grading", help="problems loaded and grader health per model")
     p.add_argument("--bench", required=True)
-    p.add_argument("--data-dir", required=True, help="results/data/{bench} (tables, load.json)")
-    p.add_argument("--samples", nargs="+", type=pair, required=True, metavar="MODEL=SHARD")
+    p.add_argument(
+        "--data-dir", required=True, help="results/data/{bench}: tables (the grade shards must "
+        "cover test.parquet), load.json"
+    )
+    p.add_argument("--grades", nargs="+", type=pair, required=True, metavar="MODEL=SHARD")
+    p.add_argument("--n", type=int, help=n_help)
     p.add_argument("--out", required=True, help="results/analysis/{bench}/grading.parquet")
     p.set_defaults(func=cmd_grading)
 
     p = subparsers.add_parser("summary", help="results/summary.md and summary_{bench}.csv")
     p.add_argument("--analysis-dir", nargs="+", required=True)
-    p.add_argument("--metrics", nargs="*", type=pair, default=[], metavar="[BENCH:]MODEL=PATH")
+    p.add_argument(
+        "--metrics", nargs="*", type=pair, default=[], metavar="[BENCH:]METHOD[@SEED]=PATH"
+    )
     p.add_argument("--cfg", help='JSON or @file: {"analysis": {"summary_ks": [1, 4, 16, 64]}}')
     p.add_argument("--out", required=True, help="summary.md; the CSVs are written beside it")
     p.set_defaults(func=cmd_summary)

@@ -11,8 +11,9 @@ Per problem, over its n samples:
 - top1_share: share of the n samples equal to the most frequent completion (1 = collapsed).
 
 Distinct counts grow with n, so compare models at the same n (every final model has n =
-sampling.n). Per model the table holds the mean over problems with a bootstrap interval;
-distinct_correct_solved averages distinct_correct over the problems the model solved.
+sampling.n). Per model the table holds the mean over seeds and problems with a two-level
+bootstrap interval (bootstrap.py) and the seeds' spread; distinct_correct_solved averages
+distinct_correct over the problems each seed solved.
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sps.analysis.bootstrap import Resampler, interval
+from sps.analysis import io
+from sps.analysis.bootstrap import Resampler, from_arrays, interval
 
 COLUMNS = ("problem_id", "sample_idx", "completion", "pred", "correct")
 NGRAMS = (1, 2, 3, 4)
@@ -102,43 +102,97 @@ def problem_table(samples: pd.DataFrame, unit: str = "char") -> pd.DataFrame:
     return table.assign(ngram_unit=unit)
 
 
-def read_samples(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """The columns diversity needs from every shard, with the file named when one lacks one."""
+def read_samples(
+    paths: Sequence[str | Path],
+    grades: Sequence[str | Path] | None = None,
+    data: str | Path | None = None,
+    n: int | None = None,
+) -> pd.DataFrame:
+    """COLUMNS of one model's samples: completions from the sample shards, pred and correct
+    from `grades` (one grade shard per sample shard, matching it row for row), or from the
+    sample files themselves when no grades are given. Both sets pass io.read_shards' checks
+    (every problem of `data`, n samples each)."""
+    if grades is None:
+        return io.concat(io.read_shards(paths, COLUMNS[2:], data, n))
+    if len(grades) != len(paths):
+        raise ValueError(f"{len(paths)} sample shards but {len(grades)} grade shards")
+    samples = io.read_shards(paths, ("completion",), data, n)
+    graded = io.read_shards(grades, ("pred", "correct"), data, n)
     tables = []
-    for path in paths:
-        names = pq.read_schema(path).names
-        missing = [c for c in COLUMNS if c not in names]
-        if missing:
-            raise ValueError(f"missing column(s) {missing} in {path}")
-        tables.append(pq.read_table(path, columns=list(COLUMNS)))
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    for s_path, g_path, s, g in zip(paths, grades, samples, graded, strict=True):
+        io.check_aligned(s, g, s_path, g_path)
+        tables.append(s.append_column("pred", g["pred"]).append_column("correct", g["correct"]))
+    return io.concat(tables)
+
+
+def _seed_arrays(
+    per_problem: Mapping[object, pd.DataFrame],
+) -> tuple[list[pd.DataFrame], list[np.ndarray]]:
+    """Each seed's table sorted by problem_id, and its metric values (P x metrics) with a
+    problem's NaN (distinct-n of completions shorter than n) filled by the seed's mean."""
+    tables = [t.sort_values("problem_id", ignore_index=True) for t in per_problem.values()]
+    if not tables:
+        raise ValueError("no diversity tables given")
+    ids = tables[0]["problem_id"].astype(str).to_numpy()
+    for table in tables[1:]:
+        if not np.array_equal(table["problem_id"].astype(str).to_numpy(), ids):
+            raise ValueError("the seeds of one model disagree on the problem set (diversity)")
+    arrays = []
+    for table in tables:
+        values = table[list(METRICS)].to_numpy(dtype=np.float64)
+        with warnings.catch_warnings():  # a metric NaN for every problem stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(values, axis=0)
+        arrays.append(np.where(np.isnan(values), means, values))
+    return tables, arrays
+
+
+def metric_values(
+    per_problem: Mapping[object, pd.DataFrame], metric: str
+) -> tuple[list[str], dict[object, np.ndarray]]:
+    """The problem ids (sorted) and seed -> one metric's values on them (NaN filled as above)."""
+    tables, arrays = _seed_arrays(per_problem)
+    ids = tables[0]["problem_id"].astype(str).tolist()
+    return ids, dict(zip(per_problem, (a[:, METRICS.index(metric)] for a in arrays), strict=True))
 
 
 def aggregate(
-    per_problem: pd.DataFrame, resampler: Resampler | None = None, level: float = 0.95
+    per_problem: pd.DataFrame | Mapping[object, pd.DataFrame],
+    resampler: Resampler | None = None,
+    level: float = 0.95,
 ) -> pd.DataFrame:
-    """Long table, one row per metric: value (mean over problems), ci_low, ci_high, n.
+    """Long table, one row per metric: value (mean over seeds and problems), ci_low, ci_high
+    (two-level bootstrap over problems and seeds), seed_sd (of the seeds' means), n_seeds, n.
 
-    Also distinct_correct_solved, the mean of distinct_correct over solved problems (no
-    interval: the set of solved problems changes between resamples).
+    per_problem is one problem table, or seed -> table for several seeds on the same problems.
+    Also distinct_correct_solved, the mean over seeds of the mean of distinct_correct over the
+    seed's solved problems (no interval: the set of solved problems changes between resamples).
     """
-    table = per_problem.sort_values("problem_id", ignore_index=True)
-    values = table[list(METRICS)].to_numpy(dtype=np.float64)
-    resampler = resampler or Resampler(len(table))
-    with warnings.catch_warnings():  # a metric NaN for every problem stays NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=0)
-    # distinct-n is NaN for a problem whose completions are all shorter than n: mean the rest
-    filled = np.where(np.isnan(values), means, values)
-    low, high = interval(resampler.means(filled), level)
-    rows = pd.DataFrame({"metric": list(METRICS), "value": means, "ci_low": low, "ci_high": high})
-    solved = table[table["c"] > 0]
+    seeds = dict(per_problem) if isinstance(per_problem, Mapping) else {None: per_problem}
+    tables, arrays = _seed_arrays(seeds)
+    x = from_arrays(arrays)
+    resampler = resampler or Resampler(x.n_problems)
+    low, high = interval(resampler.resample(x), level)
+    rows = pd.DataFrame(
+        {"metric": list(METRICS), "value": x.point, "ci_low": low, "ci_high": high,
+         "seed_sd": x.seed_sd()}
+    )  # fmt: skip
+    solved = [t.loc[t["c"] > 0, "distinct_correct"] for t in tables]
+    per_seed = [float(s.mean()) if len(s) else np.nan for s in solved]
     extra = {
         "metric": "distinct_correct_solved",
-        "value": float(solved["distinct_correct"].mean()) if len(solved) else np.nan,
+        "value": float(np.mean(per_seed)),
         "ci_low": np.nan,
         "ci_high": np.nan,
+        "seed_sd": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
     }
     rows = pd.concat([rows, pd.DataFrame([extra])], ignore_index=True)
-    unit = str(table["ngram_unit"].iloc[0]) if "ngram_unit" in table.columns else "char"
-    return rows.assign(n=int(table["n"].min()), n_problems=len(table), level=level, ngram_unit=unit)
+    first = tables[0]
+    unit = str(first["ngram_unit"].iloc[0]) if "ngram_unit" in first.columns else "char"
+    return rows.assign(
+        n_seeds=len(tables),
+        n=min(int(t["n"].min()) for t in tables),
+        n_problems=x.n_problems,
+        level=level,
+        ngram_unit=unit,
+    )

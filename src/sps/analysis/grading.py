@@ -1,5 +1,6 @@
 """Data and grading health per benchmark: problems loaded and skipped, and how often the
-grader found no answer (unparsed) or gave up (timeout) on each model's samples.
+grader found no answer (unparsed), gave up (timeout) or refused an over-long completion
+(too_long) on each model's samples, read from the grade shards.
 
 A high unparsed rate means the prompt's answer format is not being followed, which caps
 Pass@k as surely as wrong answers do; timeouts are counted wrong, so they must stay rare.
@@ -13,22 +14,19 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-STATUSES = ("unparsed", "timeout")
+from sps.analysis import io
+
+STATUSES = ("unparsed", "timeout", "too_long")
 
 
-def grade_counts(paths: list[str | Path]) -> dict[str, int]:
-    """Samples, unparsed and timeouts over one model's shards. Shards without a `grade`
-    column (written before it existed) count an empty prediction as unparsed."""
+def grade_counts(
+    paths: list[str | Path], data: str | Path | None = None, n: int | None = None
+) -> dict[str, int]:
+    """Samples and each non-ok status over one model's grade shards, which must be complete
+    (io.read_shards: every problem of `data`, n samples each)."""
     counts = dict.fromkeys(("samples", *STATUSES), 0)
-    for path in paths:
-        names = pq.read_schema(path).names
-        if "grade" in names:
-            grade = pq.read_table(path, columns=["grade"]).column("grade").to_pandas()
-        elif "pred" in names:
-            pred = pq.read_table(path, columns=["pred"]).column("pred").to_pandas()
-            grade = pred.fillna("").astype(str).eq("").map({True: "unparsed", False: "ok"})
-        else:
-            raise ValueError(f"{path}: samples have neither a 'grade' nor a 'pred' column")
+    for table in io.read_shards(paths, ("grade",), data, n):
+        grade = table.column("grade").to_pandas()
         counts["samples"] += len(grade)
         for status in STATUSES:
             counts[status] += int((grade == status).sum())
@@ -49,13 +47,16 @@ def load_counts(data_dir: str | Path) -> dict[str, object]:
     return out
 
 
-def grading_table(bench: str, data_dir: str | Path, shards: dict[str, list[str]]) -> pd.DataFrame:
-    """One row per model: load counts (the same on every row) and grading rates."""
+def grading_table(
+    bench: str, data_dir: str | Path, shards: dict[str, list[str]], n: int | None = None
+) -> pd.DataFrame:
+    """One row per model: load counts (the same on every row) and grading rates; `shards`
+    maps each model to its grade shards, complete over data_dir's test problems."""
     loaded = load_counts(data_dir)
     rows = []
     for model, paths in shards.items():
-        counts = grade_counts(paths)
-        n = max(counts["samples"], 1)
+        counts = grade_counts(paths, Path(data_dir) / "test.parquet", n)
+        total = max(counts["samples"], 1)
         rows.append(
             {
                 "bench": bench,
@@ -64,7 +65,7 @@ def grading_table(bench: str, data_dir: str | Path, shards: dict[str, list[str]]
                 "test_problems": loaded["test_problems"],
                 "load": json.dumps(loaded.get("load", {}), sort_keys=True),
                 **counts,
-                **{f"{status}_rate": counts[status] / n for status in STATUSES},
+                **{f"{status}_rate": counts[status] / total for status in STATUSES},
             }
         )
     return pd.DataFrame(rows)
@@ -80,12 +81,13 @@ def grading_markdown(table: pd.DataFrame) -> str:
         f"Problems: {first['train_problems']} train, {first['test_problems']} test."
         + (f" Load report: `{json.dumps(load, sort_keys=True)}`." if load else ""),
         "",
-        "| model | samples | unparsed | unparsed rate | timeouts | timeout rate |",
-        "|---|---|---|---|---|---|",
+        "| model | samples | unparsed | unparsed rate | timeouts | timeout rate | too long |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
+        too_long = getattr(r, "too_long", 0)  # tables written before the status existed
         lines.append(
             f"| {r.model} | {r.samples} | {r.unparsed} | {r.unparsed_rate:.3f} | {r.timeout} "
-            f"| {r.timeout_rate:.4f} |"
+            f"| {r.timeout_rate:.4f} | {too_long} |"
         )
     return "\n".join(lines)

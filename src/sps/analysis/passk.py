@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sps.analysis.bootstrap import Resampler, interval
+from sps.analysis.bootstrap import Resampler, TwoLevel, interval, paired_seeds, two_level
 
 SAMPLE_COLUMNS = ("problem_id", "sample_idx", "correct")
 
@@ -112,7 +112,8 @@ def grouped_values(
     """(groups, values): problem p's pass@ks is values[groups[p]]; one group per distinct (n, c).
 
     Pass@k depends on a problem only through (n, c), so at most n+1 rows are computed per
-    distinct n however many problems there are; the bootstrap sums counts over these groups.
+    distinct n however many problems (and seeds: n and c may be (S, P)) there are; the
+    bootstrap sums counts over these groups. groups has the shape of n.
     """
     n = np.asarray(n, dtype=np.int64)
     c = np.asarray(c, dtype=np.int64)
@@ -130,17 +131,11 @@ def grouped_values(
     for size in np.unique(key_n):
         rows = key_n == size
         values[rows] = pass_table(int(size), ks)[key_c[rows]]
-    return groups.reshape(-1), values
+    return groups.reshape(n.shape), values
 
 
-def problem_values(
-    tables: Mapping[object, pd.DataFrame], ks: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(groups, values) of one model's per-problem pass@k, averaged over its seeds' tables.
-
-    Every table must hold the same problems (rows are matched by problem_id). One seed keeps
-    the (n, c) grouping; several seeds give one group per problem (their mean).
-    """
+def _aligned(tables: Mapping[object, pd.DataFrame]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(problem ids, n, c) of the seeds' tables, n and c (S, P), rows matched by problem_id."""
     frames = [t.sort_values("problem_id").reset_index(drop=True) for t in tables.values()]
     if not frames:
         raise ValueError("no tables given")
@@ -148,11 +143,38 @@ def problem_values(
     for frame in frames[1:]:
         if not np.array_equal(frame["problem_id"].astype(str).to_numpy(), ids):
             raise ValueError("the seeds of one model disagree on the problem set")
-    parts = [grouped_values(f["n"].to_numpy(), f["c"].to_numpy(), ks) for f in frames]
-    if len(parts) == 1:
-        return parts[0]
-    mean = np.mean([values[groups] for groups, values in parts], axis=0)
-    return np.arange(len(ids)), mean
+    n = np.stack([f["n"].to_numpy() for f in frames])
+    return ids, n, np.stack([f["c"].to_numpy() for f in frames])
+
+
+def problem_values(tables: Mapping[object, pd.DataFrame], ks: Sequence[int]) -> TwoLevel:
+    """One model's per-seed, per-problem pass@ks as a TwoLevel (seeds in the mapping's order).
+
+    Every table must hold the same problems (rows are matched by problem_id); all seeds share
+    one table of values per distinct (n, c).
+    """
+    _, n, c = _aligned(tables)
+    return two_level(*grouped_values(n, c, ks))
+
+
+def paired_values(
+    a: Mapping[object, pd.DataFrame], b: Mapping[object, pd.DataFrame], ks: Sequence[int]
+) -> TwoLevel:
+    """Per-seed, per-problem pass@ks of a minus b, paired by problem and seed (see
+    bootstrap.paired_seeds); one value row per distinct pair of (n, c) rows."""
+    pairs = paired_seeds(a, b)
+    ids_a, n_a, c_a = _aligned({s: a[s] for s, _ in dict.fromkeys(pairs)})
+    ids_b, n_b, c_b = _aligned({s: b[s] for _, s in dict.fromkeys(pairs)})
+    if not np.array_equal(ids_a, ids_b):
+        raise ValueError("the two models disagree on the problem set")
+    rows_a = {s: i for i, s in enumerate(dict.fromkeys(s for s, _ in pairs))}
+    rows_b = {s: i for i, s in enumerate(dict.fromkeys(s for _, s in pairs))}
+    ga, va = grouped_values(n_a, c_a, ks)
+    gb, vb = grouped_values(n_b, c_b, ks)
+    left = np.stack([ga[rows_a[sa]] for sa, _ in pairs])
+    right = np.stack([gb[rows_b[sb]] for _, sb in pairs])
+    keys, groups = np.unique(left * len(vb) + right, return_inverse=True)
+    return two_level(groups.reshape(left.shape), va[keys // len(vb)] - vb[keys % len(vb)])
 
 
 def curve(
@@ -161,41 +183,34 @@ def curve(
     resampler: Resampler | None = None,
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """Mean pass@k over problems for each k, with a bootstrap interval over problems.
+    """Mean pass@k over seeds and problems for each k, with a two-level bootstrap interval.
 
     `table` is one (problem_id, n, c) table, or a mapping seed -> table for a model with
-    several seeds: the curve is then the mean over seeds, the interval resamples problems
-    (the same problems in every seed) and seed_sd is the standard deviation of the seeds'
-    curves (NaN for one seed).
-    Columns: k, pass_at_k, ci_low, ci_high, seed_sd, n_seeds, n (smallest per-problem n),
-    n_problems, level.
+    several seeds (the same problems in each): the curve is the mean over seeds, the interval
+    resamples problems and seeds (bootstrap.py), seed_sd is the standard deviation of the
+    seeds' curves (NaN for one seed) and seed_share the seeds' share of the interval's variance.
+    Columns: k, pass_at_k, ci_low, ci_high, seed_sd, seed_share, n_seeds, n (smallest
+    per-problem n), n_problems, level.
     """
     tables = dict(table) if isinstance(table, Mapping) else {None: table}
     if not tables or any(t.empty for t in tables.values()):
         raise ValueError("empty (n, c) table")
     n_min = min(int(t["n"].min()) for t in tables.values())
     ks = list(ks) if ks is not None else default_ks(n_min)
-    groups, values = problem_values(tables, ks)
-    n_problems = len(groups)
-    resampler = resampler or Resampler(n_problems)
-    low, high = interval(resampler.means(values, groups), level)
-    per_seed = [
-        np.bincount(g, minlength=len(v)) @ v / len(g)
-        for g, v in (
-            grouped_values(t["n"].to_numpy(), t["c"].to_numpy(), ks) for t in tables.values()
-        )
-    ]
-    sd = np.std(per_seed, axis=0, ddof=1) if len(per_seed) > 1 else np.full(len(ks), np.nan)
+    x = problem_values(tables, ks)
+    resampler = resampler or Resampler(x.n_problems)
+    low, high = interval(resampler.resample(x), level)
     return pd.DataFrame(
         {
             "k": np.asarray(ks, dtype=np.int64),
-            "pass_at_k": np.bincount(groups, minlength=len(values)) @ values / n_problems,
+            "pass_at_k": x.point,
             "ci_low": low,
             "ci_high": high,
-            "seed_sd": sd,
-            "n_seeds": len(tables),
+            "seed_sd": x.seed_sd(),
+            "seed_share": x.seed_share(),
+            "n_seeds": x.n_seeds,
             "n": n_min,
-            "n_problems": n_problems,
+            "n_problems": x.n_problems,
             "level": level,
         }
     )

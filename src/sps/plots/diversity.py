@@ -12,9 +12,9 @@ from matplotlib.axes import Axes
 from sps.plots.style import (
     color_for,
     figure_legend,
+    figure_models,
     label_for,
     marker_for,
-    model_order,
     new_figure,
     save_figure,
     styled,
@@ -52,7 +52,7 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
     """Draw diversity.{fmt}: per-model means over problems with bootstrap intervals (three
     panels) and distinct-n against n (fourth panel)."""
     div = tables["diversity"]
-    models = model_order(list(div["model"].unique())) if len(div) else []
+    models = figure_models(list(div["model"].unique())) if len(div) else []
     with styled():
         fig, axes = new_figure(style, nrows=2, ncols=2, height_scale=1.6)
         flat = axes.ravel()
@@ -67,6 +67,8 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
             rows = rows[rows["model"] == model]
             rows["order"] = rows["metric"].str[-1].astype(int)
             rows = rows.sort_values("order")
+            ax.fill_between(rows["order"], rows["ci_low"], rows["ci_high"],
+                            color=color_for(model), alpha=0.15, lw=0)  # fmt: skip
             (line,) = ax.plot(
                 rows["order"],
                 rows["value"],
@@ -83,9 +85,11 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         n = int(div["n"].min()) if len(div) else 0
         bench = div["bench"].iloc[0] if len(div) else ""
         level = float(div["level"].iloc[0]) if len(div) else 0.95
+        seeds = int(div["n_seeds"].max()) if "n_seeds" in div.columns and len(div) else 1
+        over = f"seeds ({seeds}) and problems" if seeds > 1 else "problems"
         fig.suptitle(
             f"Diversity of the {n} samples of each problem on {bench}\n"
-            f"(means over problems; bars: {level:.0%} bootstrap intervals)"
+            f"(means over {over}; bars and bands: {level:.0%} bootstrap intervals)"
         )
         if handles:
             figure_legend(fig, handles, "outside lower center")

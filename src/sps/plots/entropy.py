@@ -10,9 +10,9 @@ import pandas as pd
 
 from sps.plots.style import (
     color_for,
+    figure_models,
     label_for,
     marker_for,
-    model_order,
     new_figure,
     save_figure,
     styled,
@@ -20,14 +20,15 @@ from sps.plots.style import (
 
 
 def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
-    """Draw entropy.{fmt}: points (H near step, Pass@1) per snapshot, the fitted curve (dashed
-    where it extrapolates to H = 0) and its prediction at H = 0 as an open marker."""
+    """Draw entropy.{fmt}: points (H near step, Pass@1; means over seeds, bars: bootstrap
+    intervals over problems and seeds) per snapshot, the fitted curve (dashed where it
+    extrapolates to H = 0) and its prediction at H = 0 as an open marker."""
     ckpt, fits = tables["checkpoints"], tables["entropy_fit"]
     points = ckpt[ckpt["k"] == 1] if len(ckpt) else ckpt
     fits = fits[fits["target"] == "pass_at_1"] if len(fits) else fits
     with styled():
         fig, ax = new_figure(style)
-        for method in model_order(list(points["method"].unique())) if len(points) else []:
+        for method in figure_models(list(points["method"].unique())) if len(points) else []:
             rows = points[points["method"] == method].sort_values("step")
             color = color_for(method)
             fit = fits[fits["method"] == method]
@@ -41,13 +42,16 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
                 ax.plot(outside, b - a * np.exp(outside), color=color, lw=1.0, ls="--")
                 ax.plot([0], [b - a], marker="o", mfc="white", color=color, ms=6, zorder=4)
                 label += f": R(H=0) = {b - a:.2f}, R² = {float(fit['r2'].iloc[0]):.2f}"
-            ax.plot(
+            err = [rows["pass_at_k"] - rows["ci_low"], rows["ci_high"] - rows["pass_at_k"]]
+            ax.errorbar(
                 rows["entropy"],
                 rows["pass_at_k"],
+                yerr=np.nan_to_num(np.asarray(err, dtype=float)),
                 ls="none",
                 marker=marker_for(method),
                 color=color,
                 ms=5,
+                capsize=2,
                 label=label,
             )
             for row in rows.itertuples():
@@ -63,7 +67,7 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
             ax.text(0.5, 0.5, "no checkpoints evaluated", transform=ax.transAxes, ha="center")
         ax.set_xlim(left=0)
         ax.set_xlabel("training entropy near the step, H (nats; labels: step)")
-        ax.set_ylabel("test Pass@1")
+        ax.set_ylabel("test Pass@1 (mean over seeds, bars: interval)")
         bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
         ax.set_title(f"Entropy vs performance on {bench}: R = -a exp(H) + b (open: H = 0)")
         ax.legend(loc="best", fontsize=7)

@@ -13,9 +13,9 @@ from sps.analysis.ceiling import UNION
 from sps.plots.style import (
     GREY,
     color_for,
+    figure_models,
     label_for,
     marker_for,
-    model_order,
     new_figure,
     save_figure,
     styled,
@@ -32,6 +32,12 @@ def log2_k_axis(ax: Axes, ks: list[int], label: str) -> None:
     ax.set_xlabel(label)
 
 
+def seeds_label(model: str, rows: pd.DataFrame) -> str:
+    """Legend text with the number of seeds averaged when there are several."""
+    seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
+    return label_for(model) + (f" ({seeds} seeds)" if seeds > 1 else "")
+
+
 def _draw_model(ax: Axes, rows: pd.DataFrame, model: str) -> None:
     rows = rows.sort_values("k")
     color = color_for(model)
@@ -43,18 +49,19 @@ def _draw_model(ax: Axes, rows: pd.DataFrame, model: str) -> None:
         color=color,
         marker=marker_for(model),
         ms=3.5,
-        label=label_for(model),
+        label=seeds_label(model, rows),
     )
 
 
 def plot_passk(
     passk: pd.DataFrame, coverage: pd.DataFrame, style: dict[str, Any], out_prefix: str | Path
 ) -> list[Path]:
-    """Draw passk.{fmt}: one curve (95% band) per model, dashed union coverage."""
+    """Draw passk.{fmt}: one curve per model (mean over its seeds, band: the two-level
+    bootstrap interval over problems and seeds), dashed union coverage."""
     bench = str(passk["bench"].iloc[0])
     with styled():
         fig, ax = new_figure(style)
-        for model in model_order(list(passk["model"].unique())):
+        for model in figure_models(list(passk["model"].unique())):
             _draw_model(ax, passk[passk["model"] == model], model)
         union = coverage[coverage["model"] == UNION]
         if not union.empty:
@@ -68,6 +75,8 @@ def plot_passk(
             )
         log2_k_axis(ax, sorted(int(k) for k in passk["k"].unique()), "k (samples per problem)")
         ax.set_ylabel("Pass@k")
-        ax.set_title(f"Pass@k on {bench} (bands: 95% bootstrap over problems)")
+        level = float(passk["level"].iloc[0]) if "level" in passk else 0.95
+        ax.set_title(f"Pass@k on {bench} (means over seeds; bands: {level:.0%} bootstrap over "
+                     "problems and seeds)", fontsize=9)  # fmt: skip
         ax.legend(loc="lower right")
         return save_figure(fig, out_prefix, style)

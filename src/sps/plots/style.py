@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from sps.io import atomic_path  # noqa: E402
+from sps.runs import parse_method, parse_model  # noqa: E402
 
 OKABE_ITO = {
     "black": "#000000",
@@ -98,6 +99,22 @@ def model_order(models: list[str]) -> list[str]:
         return rank, period or 0, model
 
     return sorted(dict.fromkeys(models), key=key)
+
+
+def is_grid_cell(model: str) -> bool:
+    """A model id whose method carries IRL overrides (a sensitivity-grid cell, sps.runs)."""
+    try:
+        return bool(parse_method(parse_model(model).method).irl)
+    except ValueError:
+        return False
+
+
+def figure_models(models: list[str]) -> list[str]:
+    """model_order without the sensitivity-grid cells: they have a heatmap of their own
+    (`sps plot sensitivity`), and twenty curves in one panel cannot be read. When every
+    model is a grid cell, all are kept."""
+    ordered = model_order(models)
+    return [m for m in ordered if not is_grid_cell(m)] or ordered
 
 
 def load_style(spec: str | None) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from sps.plots.style import (
     OKABE_ITO,
     color_for,
     figure_legend,
+    figure_models,
     label_for,
     marker_for,
-    model_order,
     new_figure,
     save_figure,
     sps_period,
@@ -69,7 +69,7 @@ def _draw_panel(ax: Axes, points: pd.DataFrame, periods: list[tuple[int, str]]) 
 def plot_sweep(passk: pd.DataFrame, style: dict[str, Any], out_prefix: str | Path) -> list[Path]:
     """Draw sweep.{fmt}: Pass@1 (left) and Pass@n (right) against N; bars are 95% intervals."""
     ends = endpoints(passk)
-    models = model_order(list(ends["model"].unique()))
+    models = figure_models(list(ends["model"].unique()))
     periods = sorted((sps_period(m), m) for m in models if sps_period(m) is not None)
     n_values = sorted(ends.loc[ends["which"] == "last", "k"].unique())
     n_label = f"Pass@{n_values[0]}" if len(n_values) == 1 else "Pass@n (each model's n)"
@@ -78,7 +78,10 @@ def plot_sweep(passk: pd.DataFrame, style: dict[str, Any], out_prefix: str | Pat
         for ax, which, title in zip(axes, ("first", "last"), ("Pass@1", n_label), strict=True):
             _draw_panel(ax, ends[ends["which"] == which], periods)
             ax.set_title(title)
-        axes[0].set_ylabel("Pass@k (bars, bands: 95% bootstrap)")
+        level = float(passk["level"].iloc[0]) if "level" in passk else 0.95
+        seeds = int(passk["n_seeds"].max()) if "n_seeds" in passk else 1
+        over = f"means over {seeds} seeds; " if seeds > 1 else ""
+        axes[0].set_ylabel(f"Pass@k ({over}bars, bands: {level:.0%} bootstrap)", fontsize=8)
         if not periods:
             axes[0].text(0.5, 0.5, "no SPS runs", transform=axes[0].transAxes, ha="center")
         bench = passk["bench"].iloc[0]

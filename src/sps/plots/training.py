@@ -56,7 +56,10 @@ def plot(
             ax.legend(loc="lower right")
         else:
             ax.text(0.5, 0.5, "no checkpoints evaluated", transform=ax.transAxes, ha="center")
-        ax.set_ylabel("Pass@k (bands: bootstrap over problems)")
+        seeds = int(rows["n_seeds"].max()) if "n_seeds" in rows and len(rows) else 1
+        ax.set_ylabel("Pass@k (bands: bootstrap over problems and seeds)", fontsize=9)
         bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
-        ax.set_title(f"{label_for(method)} on {bench}: Pass@k after each evaluated training step")
+        over = f" (mean over {seeds} seeds)" if seeds > 1 else ""
+        ax.set_title(f"{label_for(method)} on {bench}: Pass@k after each evaluated training step"
+                     f"{over}", fontsize=9)  # fmt: skip
         return save_figure(fig, out_prefix, style)

@@ -1,4 +1,7 @@
-"""Large-k sampling of one shard: n / shards samples per test problem, graded, as a table."""
+"""Large-k sampling of one shard: n / shards samples per test problem, as a table.
+
+No grades: sampling is the expensive step and must not rerun when a grader changes, so the
+`grade` job (sps.tasks.grade_samples) grades the shard afterwards."""
 
 from __future__ import annotations
 
@@ -6,22 +9,18 @@ import time
 
 import pandas as pd
 
-from sps.config import GradingConfig, SamplingConfig
+from sps.config import SamplingConfig
 from sps.rollout import generate
 from sps.rollout.base import SampleParams
 from sps.seeding import derive_seed
-from sps.tasks.data import grade_rows
 
 SAMPLE_COLUMNS = [
     "problem_id",
     "sample_idx",
     "completion",
-    "pred",
-    "correct",
     "n_tokens",
     "logprob",
     "finish_reason",
-    "grade",
 ]
 
 
@@ -45,10 +44,9 @@ def sample_shard(
     seed: int,
     shard: int,
     log=print,
-    grading: GradingConfig | None = None,
 ) -> pd.DataFrame:
-    """`grading`: the grading settings (schema defaults when None)."""
-    grading = grading or GradingConfig()
+    """SAMPLE_COLUMNS for the shard's n / shards samples of every problem: the backends
+    return each prompt's samples together, which take the sample indices of shard_range."""
     idx = shard_range(cfg, shard)
     params = SampleParams(
         n=len(idx),
@@ -67,26 +65,20 @@ def sample_shard(
         derive_seed(seed, "sample", shard),
         backend=cfg.backend,
     )
-    rows = list(problems.itertuples())
-    graded = grade_rows([rows[p] for p in ro.prompt_idx], list(ro.texts), grading)
+    ids = problems["id"].tolist()
     n_tok = sum(len(t) for t in ro.token_ids)
     log(
         f"shard {shard}: {len(ro)} samples, {n_tok} tokens, "
-        f"{n_tok / (time.time() - start):.0f} tok/s, accuracy "
-        f"{sum(c for _, c, _ in graded) / len(graded):.3f}, "
-        f"unparsed {sum(s == 'unparsed' for *_, s in graded)}, "
-        f"timeout {sum(s == 'timeout' for *_, s in graded)}"
+        f"{n_tok / (time.time() - start):.0f} tok/s"
     )
     return pd.DataFrame(
         {
-            "problem_id": [rows[p].id for p in ro.prompt_idx],
+            "problem_id": [ids[p] for p in ro.prompt_idx],
             "sample_idx": [idx[i % len(idx)] for i in range(len(ro))],
             "completion": ro.texts,
-            "pred": [p for p, _, _ in graded],
-            "correct": [c for _, c, _ in graded],
             "n_tokens": [len(t) for t in ro.token_ids],
             "logprob": ro.logprobs,
             "finish_reason": ro.finish,
-            "grade": [s for *_, s in graded],  # ok | unparsed | timeout
-        }
+        },
+        columns=SAMPLE_COLUMNS,
     )

@@ -1,5 +1,6 @@
 """Sampling with vLLM, where it is installed (CUDA machines): n samples per prompt in one
-`SamplingParams(n=..., seed=...)` request, from the saved HF model directory.
+`SamplingParams(n=..., seed=...)` request, from the saved HF model directory. (Training's
+rollouts use an engine that follows the policy's weights in place: rollout/colocate.py.)
 
 vllm is imported here only, so the package works without it. The prompts are given as token
 ids (the same BOS handling as the other backends), and the log-probs asked for are the
@@ -49,6 +50,11 @@ def generate(model_dir, tokenizer, prompts: list[str], params: SampleParams, see
     prompt_ids = encode_prompts(tokenizer, prompts)
     requests = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
     outputs = _engine(str(model_dir), tp).generate(requests, sampling_params(params, seed))
+    return to_rollouts(outputs, prompt_ids)
+
+
+def to_rollouts(outputs, prompt_ids: list[list[int]]) -> Rollouts:
+    """vLLM's request outputs (one per prompt, in order) as Rollouts, prompt-major."""
     out = Rollouts([], [], [], [], [], prompt_ids)
     for i, request in enumerate(outputs):
         for completion in request.outputs:

@@ -13,7 +13,7 @@ from fractions import Fraction
 MAX_CHARS = 200
 MAX_DEPTH = 32
 MAX_DIGITS = 12
-_TOKEN = re.compile(r"\s*(?:(\d+)|(.))")
+_TOKEN = re.compile(r"\s*(?:([0-9]+)|(.))")  # ASCII digits only: int() would read others
 
 
 class ParseError(ValueError):
@@ -41,6 +41,22 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def apply_op(op: str, a: Fraction | int, b: Fraction | int) -> Fraction:
+    """a op b exactly, for op in + - * /; ParseError on division by zero or an unknown op."""
+    a, b = Fraction(a), Fraction(b)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0:
+            raise ParseError("division by zero")
+        return a / b
+    raise ParseError(f"unknown operator {op!r}")
+
+
 class _Parser:
     # expr := term (('+'|'-') term)* ; term := atom (('*'|'/') atom)* ; atom := INT | '(' expr ')'
     def __init__(self, tokens: list[str]):
@@ -59,17 +75,15 @@ class _Parser:
     def expr(self, depth: int) -> Fraction:
         value = self.term(depth)
         while self.peek() in ("+", "-"):
-            op, rhs = self.take(), self.term(depth)
-            value = value + rhs if op == "+" else value - rhs
+            op = self.take()
+            value = apply_op(op, value, self.term(depth))
         return value
 
     def term(self, depth: int) -> Fraction:
         value = self.atom(depth)
         while self.peek() in ("*", "/"):
-            op, rhs = self.take(), self.atom(depth)
-            if op == "/" and rhs == 0:
-                raise ParseError("division by zero")
-            value = value * rhs if op == "*" else value / rhs
+            op = self.take()
+            value = apply_op(op, value, self.atom(depth))
         return value
 
     def atom(self, depth: int) -> Fraction:

@@ -6,7 +6,9 @@ is solvable and has at least `min_solutions` distinct correct expressions (disti
 canonical strings: operands of + and * are ordered, so `3+4` and `4+3` count once).
 
 Completions look like real benchmark answers: one line per step (`7-5=2`), then a final
-line `Answer: <expression>`. The grader reads only the last answer line.
+line `Answer: <expression>`. The grader checks the work (`check_work`): true steps that turn
+the given numbers into the target, and an answer line that uses each number once and equals
+the target. With `check_steps=False` it reads only the last answer line.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sps.tasks.arith import ParseError, parse_expression
+from sps.tasks.arith import MAX_DIGITS, ParseError, apply_op, parse_expression
 
 ANSWER_RE = re.compile(r"Answer:\s*([^\n]*)")
+_INT = rf"([0-9]{{1,{MAX_DIGITS}}})"
+STEP_RE = re.compile(rf"{_INT}\s*([-+*/])\s*{_INT}\s*=\s*{_INT}")  # a step line, stripped
 OPS = "+-*/"
 
 
@@ -191,7 +196,61 @@ def is_correct(expr: str | None, numbers: tuple[int, ...] | list[int], target: i
     return sorted(parsed.numbers) == sorted(numbers) and parsed.value == target
 
 
-def grade(completion: str, numbers: tuple[int, ...] | list[int], target: int) -> tuple[str, bool]:
-    """(the extracted answer, or '' when none, and whether it is correct)."""
+def parse_step(line: str) -> Step | None:
+    """The step `a<op>b=r` on this line (spaces allowed), or None if it is not one."""
+    m = STEP_RE.fullmatch(line.strip())
+    return Step(int(m[1]), m[2], int(m[3]), int(m[4])) if m else None
+
+
+def _true(step: Step) -> bool:
+    try:
+        return apply_op(step.op, step.a, step.b) == step.result
+    except ParseError:  # division by zero
+        return False
+
+
+def check_work(completion: str, numbers: tuple[int, ...] | list[int], target: int) -> bool:
+    """True iff the completion is the worked solution the traces teach, and it is right.
+
+    Its non-blank lines must be k step lines `a<op>b=r` and then one `Answer:` line, and:
+    - each step is true in exact rational arithmetic (`7/2=3` is false);
+    - each step takes a and b from the numbers available at that point, a multiset that
+      starts as the given numbers; the step consumes a and b and adds r;
+    - after the last step exactly one number is left, and it is the target (so k = count-1);
+    - the answer expression uses each given number once and equals the target (`is_correct`).
+    Any other non-blank line (prose, a second `Answer:` line, text after the answer) makes it
+    wrong, and so does no step at all: the grade is about the work shown, not a lucky line.
+    Step operands and results are non-negative integers, as in every generated solution.
+    """
+    lines = [line.strip() for line in completion.split("\n")]
+    lines = [line for line in lines if line]
+    if not lines or not lines[-1].startswith("Answer:"):
+        return False
+    pool = Counter(numbers)
+    for line in lines[:-1]:
+        step = parse_step(line)
+        if step is None or not _true(step):
+            return False
+        for x in (step.a, step.b):
+            if pool[x] < 1:
+                return False  # not given, or already used
+            pool[x] -= 1
+        pool[step.result] += 1
+    answer = lines[-1][len("Answer:") :].strip()
+    return +pool == Counter([target]) and is_correct(answer, numbers, target)  # +: drop zeros
+
+
+def grade(
+    completion: str,
+    numbers: tuple[int, ...] | list[int],
+    target: int,
+    check_steps: bool = True,
+) -> tuple[str, bool]:
+    """(pred, correct): pred is the expression on the last `Answer:` line, or '' when there
+    is none, whatever the steps say (so '' means unparsed under both settings, and answer
+    diversity reads the same). correct is `check_work` with `check_steps`; without it,
+    `is_correct(pred)` alone (the answer line only: false steps go unnoticed)."""
     pred = extract_answer(completion)
+    if check_steps:
+        return (pred or ""), check_work(completion, numbers, target)
     return (pred or ""), is_correct(pred, numbers, target)

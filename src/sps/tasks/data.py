@@ -68,6 +68,17 @@ def countdown_problems(table: pd.DataFrame) -> list[countdown.Problem]:
     ]
 
 
+def grade_countdown(row, completion: str, grading: GradingConfig) -> tuple[str, bool, str]:
+    """(pred, correct, status) of one countdown completion: `too_long` past
+    `grading.max_chars` (before any parsing), `unparsed` with no answer line, else `ok`, even
+    when false steps make it wrong. `grading.check_steps` checks the work (countdown.grade)."""
+    if len(completion) > grading.max_chars:
+        return "", False, "too_long"
+    numbers, target = [int(x) for x in row.numbers], int(row.target)
+    pred, correct = countdown.grade(completion, numbers, target, grading.check_steps)
+    return pred, correct, "ok" if pred else "unparsed"
+
+
 def grade_row(row, completion: str, grading: GradingConfig = DEFAULT_GRADING) -> tuple[str, bool]:
     """(extracted answer, correct) for one problem row of any supported benchmark.
 
@@ -75,11 +86,17 @@ def grade_row(row, completion: str, grading: GradingConfig = DEFAULT_GRADING) ->
     batches are graded with `grade_rows`.
     """
     if row.bench == "countdown":
-        return countdown.grade(completion, [int(x) for x in row.numbers], int(row.target))
+        return grade_countdown(row, completion, grading)[:2]
     from sps.tasks.grading import grade
 
     result = grade(
-        row.answer_type, completion, str(row.gold), row.choices, grading.timeout, grading.workers
+        row.answer_type,
+        completion,
+        str(row.gold),
+        row.choices,
+        grading.timeout,
+        grading.workers,
+        grading.max_chars,
     )
     return result.pred, result.correct
 
@@ -98,14 +115,14 @@ def grade_rows(
     real = [i for i, r in enumerate(rows) if r.bench != "countdown"]
     for i, r in enumerate(rows):
         if r.bench == "countdown":
-            pred, correct = grade_row(r, completions[i], grading)
-            out[i] = (pred, correct, "ok" if pred else "unparsed")
+            out[i] = grade_countdown(r, completions[i], grading)
     if real:
         grades = grade_many(
             [rows[i] for i in real],
             [completions[i] for i in real],
             grading.timeout,
             grading.workers,
+            grading.max_chars,
         )
         for i, g in zip(real, grades, strict=True):
             out[i] = (g.pred, g.correct, g.status)
@@ -118,5 +135,5 @@ def row_reward(rows: list, grading: GradingConfig = DEFAULT_GRADING):
     if rows and rows[0].bench != "countdown":
         from sps.tasks.grading import reward_fn
 
-        return reward_fn(rows, grading.timeout, grading.workers)
+        return reward_fn(rows, grading.timeout, grading.workers, grading.max_chars)
     return lambda i, completion: float(grade_row(rows[i], completion, grading)[1])

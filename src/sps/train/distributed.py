@@ -6,6 +6,9 @@ counts (all-reduced first), gradients are summed over ranks before clipping and 
 step, and the per-group data that the metrics read is gathered in rank order, which is the
 single process's order because ranks own contiguous blocks of the prompts. Only rank 0
 writes files. With one process every operation here is the identity.
+
+`rl.parallel: fsdp` shards the model over the same processes (sps.train.fsdp); FSDP then
+reduces the gradients itself, and everything else here is used as under ddp.
 """
 
 from __future__ import annotations
@@ -53,6 +56,15 @@ class Dist:
         parts: list = [None] * self.world
         dist.all_gather_object(parts, list(items))
         return [x for part in parts for x in part]
+
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank (picklable): one choice made once, e.g. the checkpoint
+        to resume from."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Sum the accumulated gradients over ranks, as one flat buffer per dtype.

@@ -46,7 +46,7 @@ def token_logprobs(
             logits = _upcast(model(input_ids=ids, attention_mask=attn).logits[:, :-1])
             logp, ent = _head_stats(logits, nxt, with_entropy, entropy_grad)
             return logp, ent, target[:, 1:]
-        hidden = model.get_decoder()(input_ids=ids, attention_mask=attn).last_hidden_state[:, :-1]
+        hidden = _hidden(model, ids, attn)[:, :-1]
     head = model.get_output_embeddings()
     parts = [
         checkpoint(
@@ -63,6 +63,22 @@ def token_logprobs(
     logp = torch.cat([p[0] for p in parts], dim=1)
     ent = torch.cat([p[1] for p in parts], dim=1) if with_entropy else None
     return logp, ent, target[:, 1:]
+
+
+def _hidden(model, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    """The decoder's last hidden states [N, W, H], through the model's own forward (which
+    is where FSDP gathers the embeddings and the head: rl.parallel fsdp) with no logits
+    computed (`logits_to_keep`: no position); a hook on the decoder takes its output."""
+    seen: list[torch.Tensor] = []
+    hook = model.get_decoder().register_forward_hook(
+        lambda _module, _args, out: seen.append(out.last_hidden_state)
+    )
+    try:
+        none = torch.zeros(0, dtype=torch.long, device=ids.device)
+        model(input_ids=ids, attention_mask=attn, logits_to_keep=none)
+    finally:
+        hook.remove()
+    return seen[-1]
 
 
 def _chunk_stats(head, hidden, nxt, with_entropy: bool, entropy_grad: bool):

@@ -2,12 +2,15 @@
 
 GRPO is SPS with no IRL steps, so every method runs this same loop with the same budget:
 `rl.steps` optimizer steps, `rl.prompts_per_step` prompts and `rl.group_size` rollouts each.
+Under data parallelism (`rl.parallel`: ddp replicates the model, fsdp shards it) every
+process runs it on its block of each step's prompts (sps.train.distributed, sps.train.fsdp).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import random
 import time
@@ -24,14 +27,26 @@ from sps.config import BaselineConfig, IRLConfig, RLConfig, ScheduleConfig
 from sps.rollout import generate
 from sps.rollout.base import Rollouts, SampleParams
 from sps.seeding import derive_seed
+from sps.train import fsdp
 from sps.train.advantage import ESTIMATORS, group_advantages
 from sps.train.buffer import DemoBuffer
-from sps.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from sps.train.checkpoint import (
+    Checkpoint,
+    CorruptCheckpoint,
+    Sharded,
+    checkpoints,
+    newest_intact,
+    read_checkpoint,
+    read_sharded,
+    save_checkpoint,
+    save_sharded,
+)
 from sps.train.distributed import Dist
 from sps.train.groups import Group, make_groups, squeeze_stats
 from sps.train.logprobs import enable_gradient_checkpointing, pack, token_logprobs
 from sps.train.microbatch import group_parts, row_parts, share, trim
 from sps.train.schedule import next_phase
+from sps.train.tracking import clock, eta_seconds
 
 Grader = Callable[[int, str], float]  # (prompt index, completion text) -> reward
 
@@ -85,10 +100,26 @@ class Trainer:
         self.dist = dist or Dist()
         if estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
-        if self.dist.world > min(rl.prompts_per_step, len(prompts)):
+        n_prompts = min(rl.prompts_per_step, len(prompts))
+        if self.dist.world > n_prompts:
             raise ValueError(f"{self.dist.world} processes but only {rl.prompts_per_step} prompts")
-        self.model = self._prepare(model)
+        self.sharded = rl.parallel == "fsdp"
+        if self.sharded and n_prompts % self.dist.world:
+            raise ValueError(
+                f"rl.parallel fsdp: the {n_prompts} prompts of a step do not split evenly over "
+                f"{self.dist.world} processes; make rl.prompts_per_step a multiple of them "
+                "(FSDP runs every pass on all processes at once, so each needs as many)"
+            )
         self.device = next(model.parameters()).device
+        self.model = self._prepare(model)
+        # The reference model costs a full copy: load it only when the KL term is on. With
+        # LoRA the base with its adapters switched off is the reference, at no cost.
+        self.ref = None
+        if rl.kl_coef > 0 and not self.lora:
+            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self._full = None  # fsdp: the whole policy's plain copy for the samplers (_whole)
+        if self.sharded:
+            self._shard()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # IRL steps get their own AdamW state: their gradients are on another scale than the
         # policy gradient's, and a shared second moment would shrink the RL steps after them.
@@ -96,11 +127,6 @@ class Trainer:
             phase: torch.optim.AdamW(self.params, lr=rl.lr, betas=(0.9, 0.99), weight_decay=0.0)
             for phase in ("rl", "irl")
         }
-        # The reference model costs a full copy: load it only when the KL term is on. With
-        # LoRA the base with its adapters switched off is the reference, at no cost.
-        self.ref = None
-        if rl.kl_coef > 0 and not self.lora:
-            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         self._step = 0
         self.history: list[dict] = []
         self.buffer = DemoBuffer(irl.buffer_size) if irl.demos == "buffer" else None
@@ -119,13 +145,38 @@ class Trainer:
             model, rl.lora_rank, rl.lora_alpha, rl.lora_dropout, rl.lora_target_modules
         )
 
+    def _shard(self) -> None:
+        """rl.parallel fsdp: shard the policy (and the reference model) over the processes,
+        keeping a frame of the policy (no memory) for its whole copies (sps.train.fsdp)."""
+        fsdp.ensure_group(self.device)
+        world = torch.distributed.get_world_size()
+        if world != self.dist.world:
+            raise ValueError(f"rl.parallel fsdp: {world} processes, but {self.dist.world} in Dist")
+        self._frame = fsdp.frame(self.model)
+        fsdp.shard(self.model, self.device)
+        if self.ref is not None:
+            fsdp.shard(self.ref, self.device)
+
     def export_model(self):
-        """The policy as a plain transformers model (LoRA adapters merged into a copy)."""
+        """The policy as a plain transformers model (LoRA adapters merged into a copy), on
+        the main process; None on the others. Under fsdp every process must call it: the
+        weights are gathered into a copy on the main process's CPU, in their own dtype."""
+        if self.sharded:
+            model = fsdp.materialise(self._frame, "cpu") if self.dist.main else None
+            fsdp.gather(self.model, model)
+            return model.merge_and_unload() if model is not None and self.lora else model
+        if not self.dist.main:
+            return None
         if not self.lora:
             return self.model
         from sps.models import lora
 
         return lora.merged_copy(self.model)
+
+    def _trained(self) -> dict[str, torch.Tensor]:
+        """The trained parameters by name (all, or LoRA's adapters): what a sharded
+        checkpoint holds of the model."""
+        return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
 
     def _state_module(self) -> torch.nn.Module:
         # with LoRA only the adapters change: checkpoints hold them, not the frozen base
@@ -141,7 +192,8 @@ class Trainer:
         after_step: Callable[[int], None] | None = None,
         checkpoint_dir: str | Path | None = None,
     ) -> pd.DataFrame:
-        """All `rl.steps` steps, resuming from the newest checkpoint in `checkpoint_dir`.
+        """All `rl.steps` steps, resuming from the newest intact checkpoint in `checkpoint_dir`
+        (which the caller has bound to this run: sps.train.fingerprint.bind).
 
         `after_step(k)` runs after k completed steps (evaluation snapshots). A checkpoint is
         written every `rl.checkpoint_every` steps; a non-finite loss or gradient stops the run
@@ -161,7 +213,7 @@ class Trainer:
                     self.save(Path(checkpoint_dir) / "nonfinite", step, keep=1)
                     log(f"saved the state before the failing step to {checkpoint_dir}/nonfinite")
                 raise
-            log(_progress(self.history[-1], self.rl.steps))
+            log(_progress(self.history, self.rl.steps))
             done = step + 1
             if after_step is not None:
                 after_step(done)
@@ -170,23 +222,56 @@ class Trainer:
         return pd.DataFrame(self.history)
 
     def save(self, root: str | Path, done: int, keep: int) -> None:
-        """Checkpoint (rank 0 writes; the others wait so that none reads a half one)."""
+        """Checkpoint (rank 0 writes; the others wait so that none reads a half one). Under
+        fsdp every process writes its shards (sps.train.checkpoint.save_sharded)."""
+        extra = {"buffer": self.buffer.state_dict()} if self.buffer else {}
+        if self.sharded:
+            trained = self._trained()
+            save_sharded(root, done, trained, self.opts, self.history, keep, extra, self.dist)
+            return
         if self.dist.main:
-            extra = {"buffer": self.buffer.state_dict()} if self.buffer else {}
             module = self._state_module()
             save_checkpoint(root, done, module, self.opts, self.history, keep, extra)
         self.dist.barrier()
 
     def resume(self, checkpoint_dir: str | Path | None, log: Callable[[str], None]) -> list:
-        """Restore the newest checkpoint, if any; returns the metrics rows of its steps."""
-        found = checkpoints(checkpoint_dir) if checkpoint_dir else []
-        if not found:
+        """Restore the newest checkpoint that loads, if any; returns the metrics rows of its
+        steps. One that does not load is logged, naming its bad file, and the next older one
+        tried; with none intact the run starts fresh. Which run the checkpoints belong to is
+        the caller's to settle first (sps.train.fingerprint.bind). Under fsdp rank 0 makes
+        the choice for every process, which then loads its own shards."""
+        if not checkpoint_dir:
             return []
-        done, rows, extra = load_checkpoint(found[-1], self._state_module(), self.opts)
-        if self.buffer is not None:
-            self.buffer.load_state_dict(extra["buffer"])
-        log(f"resumed from {found[-1]} after {done} steps")
-        return rows
+        found = None
+        if self.dist.main or not self.sharded:
+            found = newest_intact(checkpoint_dir, self._read_checkpoint, log)
+        if self.sharded:
+            found = self.dist.broadcast(found)
+        if found is None:
+            if checkpoints(checkpoint_dir):
+                log(f"no checkpoint in {checkpoint_dir} loads: starting fresh")
+            return []
+        path, (ckpt, buffer) = found
+        ckpt.apply(self._trained() if self.sharded else self._state_module(), self.opts)
+        self.buffer = buffer
+        log(f"resumed from {path} after {ckpt.step} steps")
+        return ckpt.rows
+
+    def _read_checkpoint(self, path: Path) -> tuple[Checkpoint | Sharded, DemoBuffer | None]:
+        """A checkpoint and its demonstration buffer, read and checked; nothing applied yet."""
+        if self.sharded:
+            ckpt = read_sharded(path, self._trained(), self.opts)
+        else:
+            ckpt = read_checkpoint(path, self._state_module(), self.opts)
+        if self.buffer is None:
+            return ckpt, None
+        buffer = DemoBuffer(self.irl.buffer_size)
+        try:
+            buffer.load_state_dict(ckpt.extra["buffer"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            bad = f"{path / 'state.json'}: bad demonstration buffer: {exc!r}"
+            raise CorruptCheckpoint(bad) from None
+        return ckpt, buffer
 
     def step(self, step: int) -> dict:
         self._step = step
@@ -247,16 +332,63 @@ class Trainer:
         self.model.eval()
         seed = derive_seed(self.seed, "rollout", step)
         prompts = [self.prompts[i] for i in chosen]
-        with self._sampling_model() as model:
-            return generate(model, self.tok, prompts, params, seed, self.rl.backend, keys=chosen)
+        start = time.time()
+        if self.rl.backend == "vllm":  # the engine holds its own copy of the weights
+            ro = self.engine.generate(self.tok, prompts, params, seed, keys=chosen)
+        else:
+            with self._sampling_model() as model:
+                ro = generate(model, self.tok, prompts, params, seed, self.rl.backend, keys=chosen)
+        # this process's sampling throughput, for the live trackers (not a metrics column)
+        elapsed = max(time.time() - start, 1e-9)
+        self.sampling_tokens_per_s = sum(map(len, ro.token_ids)) / elapsed
+        return ro
 
     def _sampling_model(self):
-        # the samplers read the weights directly, so LoRA adapters are merged in meanwhile
+        # the samplers read the weights directly (under fsdp a whole copy, gathered now), so
+        # LoRA adapters are merged in meanwhile
+        model = self._whole() if self.sharded else self.model
         if not self.lora:
-            return contextlib.nullcontext(self.model)
+            return contextlib.nullcontext(model)
         from sps.models import lora
 
-        return lora.merged(self.model)
+        return lora.merged(model)
+
+    def _whole(self):
+        """fsdp: the plain copy of the whole policy that the samplers and the vLLM engine
+        read, refilled from the shards (every process; all-gathers). bf16 on CUDA, what the
+        samplers compute in: 2 bytes per parameter on every GPU. Kept between steps (the fast
+        sampler's CUDA graphs hold its tensors), dropped after each push with vllm."""
+        if self._full is None:
+            dtype = torch.bfloat16 if self.device.type == "cuda" else None
+            self._full = fsdp.materialise(self._frame, self.device, dtype)
+        fsdp.gather(self.model, self._full)
+        return self._full
+
+    @functools.cached_property
+    def engine(self):
+        """rl.backend vllm: the vLLM engine colocated on this process's GPU (rollout/colocate.py),
+        started at the first rollouts with the policy's weights as they are then."""
+        from sps.rollout.colocate import ColocatedEngine
+
+        rl = self.rl
+        with self._engine_model() as model:
+            engine = ColocatedEngine.start(model, rl.vllm_gpu_memory_utilization, rl.vllm_sleep)
+        self._full = None  # fsdp with LoRA: the engine holds the weights now
+        return engine
+
+    def _sync_engine(self) -> None:
+        # after an optimizer step: the new weights go into the engine in place (LoRA merged)
+        if self.rl.backend == "vllm" and "engine" in self.__dict__:
+            with self._engine_model() as model:
+                self.engine.load(model)
+            self._full = None
+
+    def _engine_model(self):
+        # what the engine reads: under fsdp without LoRA the shards, each tensor gathered as
+        # it is read (no whole copy); else what the samplers read (LoRA merged)
+        if self.sharded and not self.lora:
+            return contextlib.nullcontext(fsdp.Streamed(self.model))
+        return self._sampling_model()
 
     def forward(self, batch: Batch, entropy_grad: bool = False, rows: slice = slice(None)):
         """(logp, entropy, mask) of the batch's `rows`, trimmed to their widest row."""
@@ -271,15 +403,15 @@ class Trainer:
     def advantages(self, batch: Batch, parts: list[slice]) -> torch.Tensor:
         """Per-rollout advantages [N] of this run's estimator (GRPO or a baseline)."""
         rewards = torch.tensor(np.stack([g.rewards for g in batch.groups]), dtype=torch.float32)
-        likelihood = torch.zeros(len(batch.rollouts))
+        scores = torch.zeros(len(batch.rollouts))
         if self.estimator == "unlikeliness":  # the only one that reads the rollout policy
-            with torch.no_grad():
+            with torch.no_grad():  # ranked by s(y) = irl.score (per-token mean by default)
                 for rows in parts:
                     logp, _, mask = self.forward(batch, rows=rows)
-                    likelihood[rows] = sequence_scores(logp, mask, "sum").float().cpu()
+                    scores[rows] = sequence_scores(logp, mask, self.irl.score).float().cpu()
         rows = [g.rows for g in batch.groups]
         adv_groups = group_advantages(
-            self.estimator, rewards, likelihood[torch.tensor(rows)], self.rl, self.baselines
+            self.estimator, rewards, scores[torch.tensor(rows)], self.rl, self.baselines
         )
         adv = torch.zeros(len(batch.rollouts))
         for r, a in zip(rows, adv_groups, strict=True):
@@ -365,10 +497,13 @@ class Trainer:
                 )
                 losses.append(loss)
                 acc.w.append(st["w"].cpu())
-            if losses:
-                part = torch.stack(losses).sum() / n_groups
-                part.backward()
+            part = torch.stack(losses).sum() / n_groups if losses else None
+            if part is not None:
                 acc.loss += part.item()
+            if self.sharded:  # the same passes on every process (sps.train.fsdp, "Lockstep")
+                part = self._lockstep(batch, scores, s_extra, part)
+            if part is not None:
+                part.backward()
             acc.ent_sum += float(ent[mask].sum())
             acc.scores.append(scores.detach())
         total = self.dist.sum(acc.loss)
@@ -383,6 +518,20 @@ class Trainer:
             "w_abs_mean": float(w.abs().mean()) if len(w) else float("nan"),
             "irl_skipped": int(self.dist.sum(skipped)),
         }
+
+    def _lockstep(self, batch: Batch, scores, s_extra: dict, part):
+        """fsdp: an IRL micro-batch's loss that makes every process run the same passes: the
+        buffer's forward pass (on one row of the batch where this process has no buffered
+        completions here), and a backward through both passes even where all its groups were
+        skipped. They enter with weight 0, so the gradient is the same as without them."""
+        if s_extra:
+            extra = torch.cat(list(s_extra.values()))
+        else:
+            rows = trim(batch.ids, batch.attn, batch.target, slice(0, 1))
+            chunk = self.rl.logprob_chunk
+            extra = token_logprobs(self.model, *rows, with_entropy=False, chunk=chunk)[0]
+        tie = (scores.sum() + extra.sum()) * 0
+        return tie if part is None else part + tie
 
     def _demo(self, g: Group, n_buffered: int) -> torch.Tensor:
         """D within U: correct (or all) distinct completions, then the buffered ones, which
@@ -440,11 +589,15 @@ class Trainer:
         opt = self.opts[phase]
         if not torch.isfinite(loss):
             raise NonFiniteError(f"non-finite {phase} loss ({loss.item()}) at step {self._step}")
-        self.dist.reduce_grads(self.params)  # before clipping: the norm is the global one
+        if not self.sharded:  # FSDP has reduced them in the backward passes
+            self.dist.reduce_grads(self.params)  # before clipping: the norm is the global one
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.rl.grad_clip or math.inf)
+        if hasattr(norm, "full_tensor"):  # fsdp: a DTensor of the global norm
+            norm = norm.full_tensor()
         if not torch.isfinite(norm):  # checked before the update, so the weights stay clean
             raise NonFiniteError(f"non-finite {phase} gradient norm at step {self._step}")
         opt.step()
+        self._sync_engine()
         return float(norm)
 
     @torch.no_grad()
@@ -455,7 +608,10 @@ class Trainer:
         args = trim(batch.ids, batch.attn, batch.target, rows)
         chunk = self.rl.logprob_chunk
         if self.ref is not None:
-            return token_logprobs(self.ref, *args, False, chunk=chunk)[0]
+            logp = token_logprobs(self.ref, *args, False, chunk=chunk)[0]
+            if self.sharded:  # no backward will free the root's gathered weights
+                self.ref.reshard()
+            return logp
         with self.model.disable_adapter():  # LoRA: the base model is the reference
             return token_logprobs(self.model, *args, False, chunk=chunk)[0]
 
@@ -485,9 +641,13 @@ def _nan_irl_stats() -> dict:
     }
 
 
-def _progress(row: dict, total: int) -> str:
+def _progress(history: list[dict], total: int) -> str:
+    """The log line of the newest step; elapsed is the training time so far (the steps'
+    time_s, over resumes too), the ETA the steps left at the recent steps' pace."""
+    row, times = history[-1], [r["time_s"] for r in history]
     return (
         f"step {row['step'] + 1}/{total} {row['phase']:>3} reward {row['reward_mean']:.3f} "
         f"entropy {row['entropy']:.3f} distinct {row['distinct_ratio']:.3f} "
-        f"loss {row['loss']:.4f} tok/s {row['tokens_per_s']:.0f}"
+        f"loss {row['loss']:.4f} tok/s {row['tokens_per_s']:.0f} "
+        f"elapsed {clock(sum(times))} eta {clock(eta_seconds(times, total))}"
     )

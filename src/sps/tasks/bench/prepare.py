@@ -13,7 +13,7 @@ from sps.config import DataConfig
 from sps.io import write_parquet_atomic, write_text_atomic
 from sps.seeding import derive_seed
 from sps.tasks.bench.schemas import ANSWER_TYPES, READERS, BadRow
-from sps.tasks.bench.sources import describe, read_rows
+from sps.tasks.bench.sources import Row, describe, read_rows
 from sps.tasks.prompts import build_prompt
 
 BENCHMARKS = tuple(READERS)
@@ -25,27 +25,47 @@ def question_key(question: str) -> str:
     return " ".join(question.lower().split())
 
 
+def problem_key(problem: dict) -> str:
+    """What makes two rows the same problem: the question, and the choices offered with it."""
+    return question_key("\n".join([problem["question"], *(problem.get("choices") or [])]))
+
+
+def read_problem(bench: str, split: str, number: int, raw: Row, seen: dict) -> dict:
+    """One row into contract fields; BadRow if it is bad or repeats an earlier row's id or
+    question. seen maps "id" and "question" to {key: first row number} and is updated."""
+    if isinstance(raw, BadRow):
+        raise raw
+    problem = READERS[bench](raw)
+    problem["id"] = problem.get("id") or f"{bench}-{split}-{number}"
+    keys = {"id": problem["id"], "question": problem_key(problem)}
+    for kind, key in keys.items():
+        if key in seen[kind]:
+            shown = f"id {key!r}" if kind == "id" else repr(problem["question"][:60])
+            raise BadRow(f"duplicate {kind}", f"{shown} first seen at row {seen[kind][key]}")
+    for kind, key in keys.items():
+        seen[kind][key] = number
+    return problem
+
+
 def load_split(bench: str, split: str, data: DataConfig) -> tuple[list[dict], dict]:
-    """Rows of one split read into contract fields; bad rows raise or are counted."""
+    """Rows of one split read into contract fields; bad rows raise or are counted by reason.
+
+    Under data.on_bad_row "error" the first bad row stops the load, naming the source and the
+    row; under "skip" it is counted. A split left with no problem is an error either way.
+    """
     src = data.split_source(bench, split)
     where = describe(src)
-    problems, skipped, seen_ids = [], Counter(), set()
-    rows = read_rows(src)
+    rows = read_rows(src, data.max_row_chars)
+    problems, skipped, seen = [], Counter(), {"id": {}, "question": {}}
     for number, raw in rows:
         try:
-            if not isinstance(raw, dict):
-                raise BadRow("missing field", "row is not an object")
-            problem = READERS[bench](raw)
-            problem["id"] = str(problem.get("id") or f"{bench}-{split}-{number}")
-            if problem["id"] in seen_ids:
-                raise BadRow("duplicate id", f"id {problem['id']!r} appears twice")
+            problems.append(read_problem(bench, split, number, raw, seen))
         except BadRow as exc:
             if data.on_bad_row != "skip":
                 raise ValueError(f"{where}: row {number}: {exc}") from None
             skipped[exc.reason] += 1
-            continue
-        seen_ids.add(problem["id"])
-        problems.append(problem)
+    if not problems:
+        raise ValueError(f"{where}: nothing to load: all {len(rows)} rows are bad {dict(skipped)}")
     return problems, {"source": where, "read": len(rows), "skipped": dict(skipped)}
 
 
