@@ -18,7 +18,7 @@ rule grade:
         "../../envs/sps.yaml"
     threads: grade_threads
     resources:
-        mem_mb=grow(4000),
+        mem_mb=grade_mem,
         runtime=grow(30),
     params:
         cfg=grade_cfg(),

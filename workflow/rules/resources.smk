@@ -25,3 +25,9 @@ def job_gpus(kind):
 def grade_threads(wildcards):
     """MATH is verified in a pool of data.grade_workers processes; the others in the job's own."""
     return config["data"]["grade_workers"] if wildcards.bench == "math" else 1
+
+
+def grade_mem(wildcards, attempt):
+    """Megabytes of a grade job: 1000 per process (one shard of text, the grader's imports),
+    so a score group job of several shards still fits a small node."""
+    return 1000 * grade_threads(wildcards) * attempt

@@ -261,8 +261,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("diversity", help="per-problem diversity of one model's samples")
     p.add_argument("--samples", nargs="+", required=True, help="one model's sample shards")
     p.add_argument(
-        "--grades", nargs="+", help="their grade shards, in the same order (default: the "
-        "sample files carry pred and correct)"
+        "--grades",
+        nargs="+",
+        help="their grade shards, in the same order (default: the "
+        "sample files carry pred and correct)",
     )
     p.add_argument("--data", help=data_help)
     p.add_argument("--n", type=int, help=n_help)
@@ -311,8 +313,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("grading", help="problems loaded and grader health per model")
     p.add_argument("--bench", required=True)
     p.add_argument(
-        "--data-dir", required=True, help="results/data/{bench}: tables (the grade shards must "
-        "cover test.parquet), load.json"
+        "--data-dir",
+        required=True,
+        help="results/data/{bench}: tables (the grade shards must cover test.parquet), load.json",
     )
     p.add_argument("--grades", nargs="+", type=pair, required=True, metavar="MODEL=SHARD")
     p.add_argument("--n", type=int, help=n_help)
