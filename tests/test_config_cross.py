@@ -60,6 +60,10 @@ BAD = {
         ["gpus.sample (8)", "task.n_test (4)"],
     ),
     "vllm on a CPU": ({"device": "cpu", "sampling": {"backend": "vllm"}}, ["vllm", "cpu"]),
+    "fsdp with prompts that do not split evenly": (
+        {**CUDA, "gpus": {"train": 3}, "rl": {"prompts_per_step": 8, "parallel": "fsdp"}},
+        ["rl.parallel fsdp", "gpus.train (3)", "rl.prompts_per_step (8)"],
+    ),
 }
 
 GOOD = {
@@ -69,6 +73,12 @@ GOOD = {
     "distinct thresholds": {"sps": {"adaptive": {"thresholds": [0.1, 0.1001]}}},
     "the whole benchmark (n_train 0)": {"benchmarks": ["gsm8k"], "rl": {"prompts_per_step": 64}},
     "vllm shards on many GPUs": {**CUDA, "gpus": {"sample": 8}, "sampling": {"backend": "vllm"}},
+    "ddp with uneven prompts": {**CUDA, "gpus": {"train": 3}, "rl": {"prompts_per_step": 8}},
+    "fsdp with even prompts": {
+        **CUDA,
+        "gpus": {"train": 4},
+        "rl": {"prompts_per_step": 8, "parallel": "fsdp"},
+    },
 }
 
 

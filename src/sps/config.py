@@ -376,6 +376,13 @@ def _training_problems(cfg: dict) -> list[str]:
             f"gpus.train ({cfg['gpus']['train']}) exceeds rl.prompts_per_step "
             f"({rl['prompts_per_step']}): every training process needs a prompt per step"
         )
+    elif cfg["device"] == "cuda" and rl["parallel"] == "fsdp":
+        if rl["prompts_per_step"] % cfg["gpus"]["train"]:
+            out.append(  # FSDP gathers in every pass: the processes must run the same passes
+                f"rl.parallel fsdp: gpus.train ({cfg['gpus']['train']}) must divide "
+                f"rl.prompts_per_step ({rl['prompts_per_step']}), so every process gets as "
+                "many prompts"
+            )
     return out
 
 
