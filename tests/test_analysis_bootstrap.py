@@ -75,9 +75,18 @@ def test_seed_draws_are_shared_and_apart_from_the_problem_draws() -> None:
 
 def test_paired_seeds() -> None:
     assert paired_seeds({None: 0}, {1: 0, 2: 0}) == [(None, 1), (None, 2)]
-    assert paired_seeds({1: 0, 2: 0, 3: 0}, {2: 0, 3: 0, 4: 0}) == [(2, 2), (3, 3)]
-    with pytest.raises(ValueError, match="no seed in common"):
-        paired_seeds({1: 0, 2: 0}, {3: 0, 4: 0})
+    assert paired_seeds({1: 0, 2: 0}, {None: 0}) == [(1, None), (2, None)]
+    assert paired_seeds({2: 0, 1: 0}, {1: 0, 2: 0}) == [(2, 2), (1, 1)]
+    assert paired_seeds({None: 0}, {None: 0}) == [(None, None)]
+    # seeds only one side has are not dropped, and one trained run is not every seed's partner
+    for a, b in (
+        ({1: 0, 2: 0, 3: 0}, {2: 0, 3: 0, 4: 0}),
+        ({1: 0, 2: 0}, {3: 0, 4: 0}),
+        ({0: 0, 1: 0}, {0: 0, 1: 0, 2: 0}),
+        ({0: 0}, {0: 0, 1: 0, 2: 0}),
+    ):
+        with pytest.raises(ValueError, match="different seeds"):
+            paired_seeds(a, b)
 
 
 def table(c: np.ndarray, n: int) -> pd.DataFrame:

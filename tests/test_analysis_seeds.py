@@ -159,6 +159,15 @@ def test_summary_tables_are_means_over_seeds(found) -> None:
     assert "### SPS sensitivity" in text and "`sps-p2-lr1`" in text
 
 
+def test_headline_flags_intervals_the_seeds_dominate(found) -> None:
+    passk = found["passk"].copy()
+    passk["seed_share"] = np.where(passk["model"] == "grpo", 0.9, 0.1)
+    table = summary.bench_table(passk, found["coverage"], metrics(), found, [1])
+    rows = {line.split(" | ")[0][2:]: line for line in summary.markdown_table(table).splitlines()}
+    assert rows["grpo"].count("] †") == 2  # Pass@1 and Pass@n
+    assert "†" not in rows["base"] and "†" not in rows["sps-p2-lr1"]
+
+
 def test_dynamics_band_is_the_mean_and_range_over_seeds() -> None:
     from sps.plots.dynamics import seed_band
 

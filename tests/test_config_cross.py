@@ -35,6 +35,14 @@ BAD = {
         ["sps.adaptive.thresholds", "0.1000001", "sps-a0.1"],
     ),
     "a plot format twice": ({"plots": {"formats": ["png", "png"]}}, ["plots.formats"]),
+    "a grid lr_scale its run id rounds": (
+        {"sensitivity": {"periods": [1], "lr_scales": [0.1234561, 0.1234564]}},
+        ["sensitivity.lr_scales value 0.1234561", "0.123456"],
+    ),
+    "a grid lr_scale next to the default": (
+        {"sensitivity": {"periods": [1], "lr_scales": [1.0000001]}, "irl": {"lr_scale": 1.0}},
+        ["sensitivity.lr_scales value 1.0000001"],
+    ),
     "shards do not divide n": (
         {"sampling": {"n": 16, "shards": 3}},
         ["sampling.shards (3)", "sampling.n (16)"],

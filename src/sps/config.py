@@ -343,6 +343,16 @@ def _run_id_problems(cfg: dict) -> list[str]:
                 f"sps.adaptive.thresholds {', '.join(map(str, values))} give one run id, "
                 f"{run_id} (ids keep 6 significant digits): keep one of them"
             )
+    # A run's settings are read back from its id: a value the id cannot spell exactly would
+    # train at the rounded value (and two values could share one run).
+    spelled = [("sps.adaptive.thresholds", v) for v in cfg["sps"]["adaptive"]["thresholds"]]
+    spelled += [("sensitivity.lr_scales", v) for v in cfg["sensitivity"]["lr_scales"]]
+    for key, value in spelled:
+        if float(f"{value:g}") != value:
+            out.append(
+                f"{key} value {value!r} is written {value:g} in its run id (6 significant "
+                "digits), and the run would train at that: give it with at most 6 digits"
+            )
     formats = cfg["plots"]["formats"]
     if len(set(formats)) < len(formats):
         out.append(f"plots.formats {formats} names a format twice")

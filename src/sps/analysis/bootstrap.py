@@ -147,22 +147,25 @@ def from_arrays(per_seed: Sequence[np.ndarray]) -> TwoLevel:
 
 
 def paired_seeds(a: Mapping[object, object], b: Mapping[object, object]) -> list[tuple]:
-    """(seed of a, seed of b) pairs of a paired difference a - b: a model with one seed (the
-    base model) is shared by every seed of the other; otherwise the seeds both have, by number.
+    """(seed of a, seed of b) pairs of a paired difference a - b, seed s with seed s. A model
+    given without a seed (key None: the base model, one sample set) is shared by every seed
+    of the other. Trained models must have the same seeds: dropping the seeds only one side
+    has, or pairing one run with every seed of the other, would report a difference of other
+    runs than the Pass@k table averages, under a seed count it does not have.
     """
     if not a or not b:
         raise ValueError("a paired difference needs at least one seed on each side")
-    if len(a) == 1:
-        only = next(iter(a))
-        return [(only, s) for s in b]
-    if len(b) == 1:
-        only = next(iter(b))
-        return [(s, only) for s in a]
-    common = [(s, s) for s in a if s in b]
-    if not common:
+    if list(a) == [None]:
+        return [(None, s) for s in b]
+    if list(b) == [None]:
+        return [(s, None) for s in a]
+    if set(a) != set(b):
         seeds = f"{sorted(map(str, a))} vs {sorted(map(str, b))}"
-        raise ValueError(f"no seed in common to pair: {seeds}")
-    return common
+        raise ValueError(
+            f"the two models were trained with different seeds ({seeds}): a paired difference "
+            "needs the same seeds on both sides (a run missing for one seed?)"
+        )
+    return [(s, s) for s in a]
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ def bench_table(
             row[f"pass_at_{name}"] = float(curve.loc[k, "pass_at_k"])
             row[f"pass_at_{name}_low"] = float(curve.loc[k, "ci_low"])
             row[f"pass_at_{name}_high"] = float(curve.loc[k, "ci_high"])
+            share = curve["seed_share"].get(k, np.nan) if "seed_share" in curve else np.nan
+            row[f"pass_at_{name}_seed_share"] = float(share)
         row["coverage_at_n"] = float(cov.loc[model, "coverage"])
         fit = _by_model(tables.get("asymptote"), model)
         row |= {c: np.nan for c in ("U", "U_low", "U_high", "fit_rmse")}
@@ -157,9 +159,11 @@ def markdown_table(table: pd.DataFrame) -> str:
         cells = [str(r["model"]), str(int(r["n_seeds"]))]
         for k in ks:
             value = r[f"pass_at_{k}"]
-            cells.append(_ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"]) if k == "1"
-                         else _fmt(value))  # fmt: skip
-        cells.append(_ci(r["pass_at_n"], r["pass_at_n_low"], r["pass_at_n_high"]))
+            ci = _ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"])
+            flag = _seed_flag(r.get(f"pass_at_{k}_seed_share", np.nan))
+            cells.append(ci + flag if k == "1" else _fmt(value))
+        flag = _seed_flag(r.get("pass_at_n_seed_share", np.nan))
+        cells.append(_ci(r["pass_at_n"], r["pass_at_n_low"], r["pass_at_n_high"]) + flag)
         cells.append(_fmt(r["coverage_at_n"]))
         u = _ci(r["U"], r["U_low"], r["U_high"])
         notes = [r["U_form"]] + ([f"at bound: {r['U_clipped'][3:]}"] if r["U_clipped"] else [])
@@ -305,7 +309,9 @@ def bench_section(
         "",
         f"{int(union['n_problems'])} test problems. Every value is a mean over the model's "
         "training seeds (column seeds; base has one) and the problems; every interval a "
-        f"{pct} bootstrap over problems and seeds (one seed: over problems only). Pass@k: "
+        f"{pct} bootstrap over problems and seeds (one seed: over problems only; †: the "
+        "seeds carry over half of its variance, where an interval over few seeds is too "
+        "narrow, README, The analysis). Pass@k: "
         "unbiased estimator. U: asymptote of the fitted curve, "
         "kept in [Pass@n, 1], in the form that fits better: power, Pass@k ~ U - a k^-b, or "
         "beta, Pass@k ~ U (1 - E[(1-p)^k]) with per-problem success p ~ Beta (whose tail is the "
