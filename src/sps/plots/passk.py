@@ -76,7 +76,7 @@ def plot_passk(
         log2_k_axis(ax, sorted(int(k) for k in passk["k"].unique()), "k (samples per problem)")
         ax.set_ylabel("Pass@k")
         level = float(passk["level"].iloc[0]) if "level" in passk else 0.95
-        ax.set_title(f"Pass@k on {bench} (means over seeds; bands: {level:.0%} bootstrap over "
-                     "problems and seeds)", fontsize=9)  # fmt: skip
+        ax.set_title(f"Pass@k on {bench}: means over seeds\nbands: {level:.0%} bootstrap over "
+                     "problems and seeds", fontsize=9)  # fmt: skip
         ax.legend(loc="lower right")
         return save_figure(fig, out_prefix, style)
