@@ -133,6 +133,14 @@ def test_sensitivity_cell(found) -> None:
     assert cell["d_distinct_correct"] == pytest.approx(-0.25)  # (0 - 0.5) / 2
     low, high = cell["d_pass1_low"], cell["d_pass1_high"]
     assert cell["pass1_excludes_0"] == (low > 0 or high < 0)
+    # the seeds' share of each interval's variance is the diff table's, and a dominated one
+    # is flagged in the summary
+    diff = found["diff"].set_index(["model", "reference", "k"])
+    assert cell["pass1_seed_share"] == diff.loc[("sps-p2-lr1", "grpo", 1), "seed_share"]
+    assert cell["passn_seed_share"] == diff.loc[("sps-p2-lr1", "grpo", 2), "seed_share"]
+    dominated = found["sensitivity"].assign(pass1_seed_share=0.9, passn_seed_share=0.1)
+    row = summary.sensitivity_markdown(dominated).splitlines()[-1].split(" | ")
+    assert row[7].endswith("†") and not row[8].endswith("†")
 
 
 def test_summary_tables_are_means_over_seeds(found) -> None:

@@ -8,7 +8,9 @@ method carries an override; without one, or without a `grpo` run, the table is e
 
 Per cell, against GRPO on the same problems and seeds (paired, two-level bootstrap):
 - d_pass1, d_passn: the change in Pass@1 and in Pass@n (k = n, the largest common k), with
-  intervals from the diff table and whether each excludes 0;
+  intervals from the diff table, whether each excludes 0, and the seeds' share of each
+  interval's variance (pass1_seed_share, passn_seed_share: above 0.5 the interval over few
+  seeds is likely too narrow);
 - d_coverage: the change in coverage at n (the share of problems with a correct sample; equal
   to d_passn when both models drew n samples of every problem);
 - d_distinct_correct: the change in distinct correct completions per problem, with its
@@ -35,8 +37,9 @@ IRL_KEYS = ("lr_scale", "steps", "tau", "demos")
 REFERENCE = "grpo"
 COLUMNS = [
     "method", "bench", "period", "lr_scale", "steps", "tau", "demos", "overrides", "n_seeds",
-    "n", "d_pass1", "d_pass1_low", "d_pass1_high", "pass1_excludes_0", "d_passn",
-    "d_passn_low", "d_passn_high", "passn_excludes_0", "d_coverage", "d_distinct_correct",
+    "n", "d_pass1", "d_pass1_low", "d_pass1_high", "pass1_excludes_0", "pass1_seed_share",
+    "d_passn", "d_passn_low", "d_passn_high", "passn_excludes_0", "passn_seed_share",
+    "d_coverage", "d_distinct_correct",
     "d_distinct_correct_low", "d_distinct_correct_high", "distinct_excludes_0", "level",
 ]  # fmt: skip
 
@@ -122,7 +125,8 @@ def table(
         for name, end in (("pass1", first), ("passn", last)):
             row |= {f"d_{name}": end["diff"], f"d_{name}_low": end["ci_low"],
                     f"d_{name}_high": end["ci_high"],
-                    f"{name}_excludes_0": excludes_zero(end["ci_low"], end["ci_high"])}  # fmt: skip
+                    f"{name}_excludes_0": excludes_zero(end["ci_low"], end["ci_high"]),
+                    f"{name}_seed_share": end.get("seed_share", np.nan)}  # fmt: skip
         row["d_coverage"] = float(cov[model] - cov[REFERENCE])
         found = (np.nan, np.nan, np.nan)
         if model in div and REFERENCE in div:

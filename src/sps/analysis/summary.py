@@ -220,7 +220,9 @@ def sensitivity_markdown(sens: pd.DataFrame) -> str:
     rows = []
     for r in sens.itertuples():
         pass1 = _ci(r.d_pass1, r.d_pass1_low, r.d_pass1_high) + _star(r.pass1_excludes_0)
+        pass1 += _seed_flag(getattr(r, "pass1_seed_share", np.nan))
         passn = _ci(r.d_passn, r.d_passn_low, r.d_passn_high) + _star(r.passn_excludes_0)
+        passn += _seed_flag(getattr(r, "passn_seed_share", np.nan))
         distinct = _ci(r.d_distinct_correct, r.d_distinct_correct_low,
                        r.d_distinct_correct_high, 2) + _star(r.distinct_excludes_0)  # fmt: skip
         rows.append(
@@ -245,7 +247,9 @@ def sensitivity_lines(sens: pd.DataFrame, level: float) -> list[str]:
         "IRL phases; lr_scale, M (irl.steps), tau and demos: the cell's IRL settings (blank: "
         "not given to the analysis). Δ: the cell minus GRPO on the same test problems and "
         f"seeds, [{pct} paired bootstrap interval over problems and seeds]; * marks an "
-        "interval that excludes 0. The intervals are not adjusted for the number of cells: "
+        "interval that excludes 0; †: the seeds carry over half of its variance, where an "
+        "interval over few seeds is too narrow. The intervals are not adjusted for the number "
+        "of cells: "
         f"if no cell differed from GRPO, some of the {2 * cells} Pass@ intervals would still "
         f"exclude 0 by chance{by_chance}. Δcoverage equals ΔPass@n when every problem has n "
         "samples.",
