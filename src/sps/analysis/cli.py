@@ -1,7 +1,8 @@
 """`sps passk | diversity | analyze | plot KIND | summary`: the analysis commands.
 
-passk and diversity read sample shards; analyze turns their small tables (and the training
-metrics) into every table of results/analysis/{bench}; plot and summary read only those.
+passk reads the grade shards (`sps grade`), diversity the sample shards with their grades;
+analyze turns their small tables (and the training metrics) into every table of
+results/analysis/{bench}; plot and summary read only those.
 
 Every output is written under a temporary name in its directory and renamed when complete.
 """
