@@ -4,7 +4,6 @@ the directory locked and no output that looks complete; the two commands the REA
 finish the run, with the same table as an uninterrupted run (the `ci_run` fixture)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,17 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import copy_workflow  # tests/ is on sys.path
+from test_workflow import snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGET = "results/passk/base/countdown.parquet"
 CONFIG = ["--configfile", "config/ci.yaml"]
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 def kill_during_pretraining(work: Path) -> None:
@@ -46,9 +41,7 @@ def kill_during_pretraining(work: Path) -> None:
 def test_the_readme_recovery_after_a_hard_kill(ci_run, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    shutil.copy(ROOT / "Snakefile", work)
-    for sub in ("workflow", "config", "envs", "src"):
-        shutil.copytree(ROOT / sub, work / sub, symlinks=True)
+    copy_workflow(work)
 
     kill_during_pretraining(work)
     base = work / "results/models/base"

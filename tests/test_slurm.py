@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import copy_workflow  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts/slurm"
@@ -75,12 +76,6 @@ def cluster(tmp_path_factory):
     subprocess.run(["timeout", "60", SCRIPTS / "stop_cluster.sh", state], capture_output=True)
 
 
-def _copy_workflow(work: Path) -> None:
-    shutil.copy(ROOT / "Snakefile", work)
-    for sub in ("workflow", "config", "envs", "src"):
-        shutil.copytree(ROOT / sub, work / sub, symlinks=True)
-
-
 def _test_profile(work: Path) -> Path:
     """The repository's SLURM profile with what this one-node test cluster needs: the squeue
     status check (no accounting database), short polling, memory that fits the node, logs of
@@ -122,7 +117,7 @@ def sbatch_calls(log: str) -> dict[str, list[str]]:
 def test_ci_config_through_the_slurm_profile(cluster, ci_run, tmp_path):
     local, remote = ci_run, tmp_path / "slurm"  # the local run of the same config: reference
     remote.mkdir()
-    _copy_workflow(remote)
+    copy_workflow(remote)
 
     profile = _test_profile(remote)
     targets = [f"results/passk/{model}/countdown.parquet" for model in ("base", "grpo")]

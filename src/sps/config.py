@@ -330,28 +330,27 @@ def _model_problems(cfg: dict) -> list[str]:
 
 
 def _run_id_problems(cfg: dict) -> list[str]:
-    """Two settings that spell one run id would share a path: one trains, both read it."""
+    """A run's settings are read back from its id, which keeps 6 significant digits: a value
+    the id cannot spell exactly would train at the rounded value, and two such values would
+    share one run (one trains, both read it)."""
     from sps.runs import Method
 
+    period = (cfg["sensitivity"]["periods"] or [1])[0]
+    spelled = [
+        ("sps.adaptive.thresholds", v, Method("adaptive", threshold=v).id)
+        for v in cfg["sps"]["adaptive"]["thresholds"]
+    ]
+    spelled += [
+        ("sensitivity.lr_scales", v, Method("fixed", period=period, irl={"lr_scale": v}).id)
+        for v in cfg["sensitivity"]["lr_scales"]
+    ]
     out = []
-    by_id: dict[str, list[float]] = {}
-    for threshold in cfg["sps"]["adaptive"]["thresholds"]:
-        by_id.setdefault(Method("adaptive", threshold=threshold).id, []).append(threshold)
-    for run_id, values in by_id.items():
-        if len(values) > 1:
-            out.append(
-                f"sps.adaptive.thresholds {', '.join(map(str, values))} give one run id, "
-                f"{run_id} (ids keep 6 significant digits): keep one of them"
-            )
-    # A run's settings are read back from its id: a value the id cannot spell exactly would
-    # train at the rounded value (and two values could share one run).
-    spelled = [("sps.adaptive.thresholds", v) for v in cfg["sps"]["adaptive"]["thresholds"]]
-    spelled += [("sensitivity.lr_scales", v) for v in cfg["sensitivity"]["lr_scales"]]
-    for key, value in spelled:
+    for key, value, run_id in spelled:
         if float(f"{value:g}") != value:
             out.append(
-                f"{key} value {value!r} is written {value:g} in its run id (6 significant "
-                "digits), and the run would train at that: give it with at most 6 digits"
+                f"{key} value {value!r} is written {value:g} in its run id ({run_id}, 6 "
+                "significant digits), and the run would train at that: give it with at most "
+                "6 digits"
             )
     formats = cfg["plots"]["formats"]
     if len(set(formats)) < len(formats):

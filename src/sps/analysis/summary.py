@@ -159,9 +159,11 @@ def markdown_table(table: pd.DataFrame) -> str:
         cells = [str(r["model"]), str(int(r["n_seeds"]))]
         for k in ks:
             value = r[f"pass_at_{k}"]
-            ci = _ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"])
-            flag = _seed_flag(r.get(f"pass_at_{k}_seed_share", np.nan))
-            cells.append(ci + flag if k == "1" else _fmt(value))
+            if k == "1":
+                ci = _ci(value, r[f"pass_at_{k}_low"], r[f"pass_at_{k}_high"])
+                cells.append(ci + _seed_flag(r.get(f"pass_at_{k}_seed_share", np.nan)))
+            else:
+                cells.append(_fmt(value))
         flag = _seed_flag(r.get("pass_at_n_seed_share", np.nan))
         cells.append(_ci(r["pass_at_n"], r["pass_at_n_low"], r["pass_at_n_high"]) + flag)
         cells.append(_fmt(r["coverage_at_n"]))
