@@ -278,7 +278,8 @@ def render_prompts(table, tokenizer, cfg: dict):
     from sps.models.prompts import render
 
     prompt_format = cfg.get("model", {}).get("prompt_format", "auto")
-    return table.assign(prompt=render(tokenizer, table["prompt"].tolist(), prompt_format))
+    messages = table["messages"].tolist() if "messages" in table.columns else None
+    return table.assign(prompt=render(tokenizer, table["prompt"].tolist(), prompt_format, messages))
 
 
 def cmd_show_config(args: argparse.Namespace) -> None:

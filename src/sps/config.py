@@ -111,6 +111,8 @@ class TaskConfig:
     n_train: int
     n_test: int
     check_steps: bool = True  # grading: every step line must be true arithmetic
+    prompt: str = "terse"  # terse (the tiny model) | chat (instruction and worked chat turns)
+    shots: int = 2  # chat: worked examples, generated and kept out of every split
 
 
 @dataclass(frozen=True)

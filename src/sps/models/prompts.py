@@ -2,10 +2,13 @@
 
 Problem tables hold the user message (instruction, exemplars, question). Instruct models answer
 far better inside their chat template, base models on plain text; `model.prompt_format` picks,
-and `auto` uses the template whenever the tokenizer has one.
+and `auto` uses the template whenever the tokenizer has one. A table may also hold `messages`
+(chat turns as JSON, worked examples as earlier turns): the chat template then renders those.
 """
 
 from __future__ import annotations
+
+import json
 
 FORMATS = ("auto", "chat", "plain")
 
@@ -19,13 +22,21 @@ def uses_chat(tokenizer, prompt_format: str) -> bool:
     return has_template and prompt_format != "plain"
 
 
-def render(tokenizer, prompts: list[str], prompt_format: str = "auto") -> list[str]:
-    """The model's input text per prompt; a chat prompt ends where the assistant's turn starts."""
+def render(
+    tokenizer, prompts: list[str], prompt_format: str = "auto", messages: list[str] | None = None
+) -> list[str]:
+    """The model's input text per prompt; a chat prompt ends where the assistant's turn starts.
+
+    `messages` (optional, one JSON list of {role, content} turns per prompt) replaces the single
+    user turn in chat format; the plain format always uses `prompts`."""
     if not uses_chat(tokenizer, prompt_format):
         return list(prompts)
+    if messages is None:
+        turns = [[{"role": "user", "content": p}] for p in prompts]
+    else:
+        if len(messages) != len(prompts):
+            raise ValueError(f"{len(messages)} message lists for {len(prompts)} prompts")
+        turns = [json.loads(m) for m in messages]
     return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-        )
-        for p in prompts
+        tokenizer.apply_chat_template(t, tokenize=False, add_generation_prompt=True) for t in turns
     ]

@@ -150,6 +150,32 @@ def problem_key(p: Problem) -> tuple:
     return (tuple(sorted(p.numbers)), p.target)
 
 
+EXAMPLE_OPS = "*-+/"  # the last operator of the worked examples, in turn
+
+
+def worked_examples(
+    seed: int, n: int, count: int, max_number: int, max_target: int, min_solutions: int
+) -> list[tuple[Problem, Path]]:
+    """`n` distinct problems from `seed`, each with one solution whose last step uses
+    EXAMPLE_OPS[i % 4], so that the examples of a prompt show every operator."""
+    rng, seen, out = random.Random(seed), set(), []
+    for _ in range(1000 * n):
+        if len(out) == n:
+            return out
+        p = random_problem(rng, count, max_number, max_target, min_solutions)
+        if p is None or problem_key(p) in seen:
+            continue
+        want = EXAMPLE_OPS[len(out) % len(EXAMPLE_OPS)]
+        paths = [x for xs in p.solutions().values() for x in xs if x.steps[-1].op == want]
+        if paths:
+            seen.add(problem_key(p))
+            out.append((p, rng.choice(paths)))
+    raise ValueError(
+        f"could only find {len(out)} of {n} worked examples (task.shots); raise "
+        "task.max_number or task.max_target"
+    )
+
+
 # ---- traces -------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +11,21 @@ from sps.config import GradingConfig, TaskConfig
 from sps.io import read_parquet, write_parquet_atomic
 from sps.seeding import derive_seed
 from sps.tasks import countdown
+from sps.tasks.prompts import countdown_chat, plain_text
 
 DEFAULT_GRADING = GradingConfig()  # the schema's defaults
 PROBLEM_COLUMNS = ["id", "bench", "question", "gold", "answer_type", "choices", "prompt"]
 SPLITS = ("test", "train", "sft")  # generated in this order, each excluding the ones before
 
 
-def countdown_table(problems: list[countdown.Problem]) -> pd.DataFrame:
-    return pd.DataFrame(
+def countdown_table(
+    problems: list[countdown.Problem],
+    examples: list[tuple[countdown.Problem, countdown.Path]] | None = None,
+) -> pd.DataFrame:
+    """The problem table; with `examples` (task.prompt: chat) each row also holds `messages`,
+    its chat turns as JSON (instruction, worked examples, the problem), and `prompt` is the
+    same text as one plain-text prompt."""
+    table = pd.DataFrame(
         {
             "id": [p.id for p in problems],
             "bench": "countdown",
@@ -34,13 +42,25 @@ def countdown_table(problems: list[countdown.Problem]) -> pd.DataFrame:
             "n_solutions": [p.n_solutions for p in problems],
         }
     )
+    if examples is None:
+        return table
+    worked = [(p.prompt().strip(), countdown.format_completion(x).strip()) for p, x in examples]
+    turns = [countdown_chat(p.prompt().strip(), worked) for p in problems]
+    return table.assign(
+        prompt=[plain_text(t) for t in turns], messages=[json.dumps(t) for t in turns]
+    )
 
 
 def prepare_countdown(cfg: TaskConfig, seed: int, out_dir: str | Path) -> dict[str, int]:
     """Write test, train and sft tables of distinct problems; returns rows per split."""
     sizes = {"test": cfg.n_test, "train": cfg.n_train, "sft": cfg.n_sft}
     seen: set[tuple] = set()
-    counts = {}
+    counts, examples = {}, None
+    if cfg.prompt == "chat":  # generated first, so that no split holds a worked example
+        shape = (cfg.count, cfg.max_number, cfg.max_target, cfg.min_solutions)
+        shots_seed = derive_seed(seed, "countdown", "shots")
+        examples = countdown.worked_examples(shots_seed, cfg.shots, *shape)
+        seen = {countdown.problem_key(p) for p, _ in examples}
     for split in SPLITS:
         problems = countdown.generate(
             derive_seed(seed, "countdown", split),
@@ -52,7 +72,8 @@ def prepare_countdown(cfg: TaskConfig, seed: int, out_dir: str | Path) -> dict[s
             exclude=seen,
         )
         seen |= {countdown.problem_key(p) for p in problems}
-        write_parquet_atomic(countdown_table(problems), Path(out_dir) / f"{split}.parquet")
+        table = countdown_table(problems, examples)
+        write_parquet_atomic(table, Path(out_dir) / f"{split}.parquet")
         counts[split] = len(problems)
     return counts
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import re
 
+COUNTDOWN_INSTRUCTION = (
+    "Use each number once, with + - * /, to make the target. Write one calculation per line, "
+    'then a last line "Answer: <expression>".'
+)
+
 INSTRUCTIONS = {
     "gsm8k": (
         "Solve the following math word problem. Think step by step, then finish with a line "
@@ -54,3 +59,24 @@ def build_prompt(bench: str, question: str, choices: list[str] | None, shots: li
         parts.append(f"{block}\nAnswer: {answer}")
     parts.append(question_block(question, choices) + ("\nAnswer:" if shots else ""))
     return "\n\n".join(parts)
+
+
+def countdown_chat(question: str, examples: list[tuple[str, str]]) -> list[dict]:
+    """Chat turns for a pretrained chat model: the instruction and the first example's
+    question as the first user turn, each worked answer as an assistant turn, the problem
+    last. Small chat models copy an earlier assistant turn's format far more reliably than
+    a format described in words (measured on SmolLM2-135M-Instruct)."""
+    turns = []
+    for i, (q, answer) in enumerate(examples):
+        user = f"{COUNTDOWN_INSTRUCTION}\n\n{q}" if i == 0 else q
+        turns += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    if not turns:
+        return [{"role": "user", "content": f"{COUNTDOWN_INSTRUCTION}\n\n{question}"}]
+    return turns + [{"role": "user", "content": question}]
+
+
+def plain_text(turns: list[dict]) -> str:
+    """The same turns as one plain-text prompt (for `model.prompt_format: plain`): the turns
+    one after another, a blank line between examples, ending where the answer starts."""
+    parts = [t["content"] + ("\n\n" if t["role"] == "assistant" else "\n") for t in turns]
+    return "".join(parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch.utils.checkpoint import checkpoint
 
@@ -23,6 +25,9 @@ def pack(prompt_ids: list[list[int]], completions: list[list[int]], pad: int, de
     return ids.to(device), attn.to(device), target.to(device)
 
 
+PREFIX_MIN = 16  # shared prompt tokens worth a separate pass (a few-shot block has ~100)
+
+
 def token_logprobs(
     model,
     ids: torch.Tensor,
@@ -31,54 +36,100 @@ def token_logprobs(
     with_entropy: bool = True,
     entropy_grad: bool = False,
     chunk: int = 0,
+    share_prefix: bool = True,
 ):
     """(logp, entropy, mask), each [N, W-1]: position t scores token t+1 of `ids`.
 
     logp carries the gradient; entropy (of the full-vocabulary distribution) is detached
-    unless `entropy_grad` (the entropy bonus differentiates it). `chunk` > 0 computes the
-    head `chunk` positions at a time under activation checkpointing, so the float32 logits of
-    the whole batch (N x W x vocabulary) never exist at once: the memory-lean path for real
-    vocabularies; 0 takes the model's full logits.
+    unless `entropy_grad` (the entropy bonus differentiates it). `chunk` 0 takes the model's
+    full logits. `chunk` > 0 is the lean path for real models, equal to it at every scored
+    position (mask True; elsewhere logp and entropy are 0):
+    - the head runs only where a completion token is scored, `chunk` positions at a time
+      under activation checkpointing, so the float32 logits of the batch (N x W x
+      vocabulary) never exist, and no prompt position costs a head;
+    - with `share_prefix`, when every row starts with the same PREFIX_MIN or more prompt
+      tokens (a few-shot prompt), the decoder runs that prefix once and every row attends to
+      its keys and values (repeated: their gradients sum over the rows, as in the full pass).
+      It needs the model's KV cache in training: off under FSDP or gradient checkpointing.
     """
-    nxt = ids[:, 1:]
+    nxt, mask = ids[:, 1:], target[:, 1:]
     with autocast(ids.device):
         if chunk <= 0:
             logits = _upcast(model(input_ids=ids, attention_mask=attn).logits[:, :-1])
             logp, ent = _head_stats(logits, nxt, with_entropy, entropy_grad)
-            return logp, ent, target[:, 1:]
-        hidden = _hidden(model, ids, attn)[:, :-1]
+            return logp, ent, mask
+        p = shared_prefix(ids, target) if share_prefix else 0
+        p = p if p >= PREFIX_MIN else 0
+        hidden = _hidden(model, ids, attn, p)  # positions p..W-1
+    rows, cols = mask.nonzero(as_tuple=True)  # every scored position is at p or later
+    h, tok = hidden[rows, cols - p], nxt[rows, cols]
     head = model.get_output_embeddings()
     parts = [
         checkpoint(
             _chunk_stats,
             head,
-            hidden[:, i : i + chunk],
-            nxt[:, i : i + chunk],
+            h[i : i + chunk],
+            tok[i : i + chunk],
             with_entropy,
             entropy_grad,
             use_reentrant=False,
         )
-        for i in range(0, nxt.shape[1], chunk)
+        for i in range(0, len(tok), chunk)
     ]
-    logp = torch.cat([p[0] for p in parts], dim=1)
-    ent = torch.cat([p[1] for p in parts], dim=1) if with_entropy else None
-    return logp, ent, target[:, 1:]
+    logp = _scatter(mask, rows, cols, [x[0] for x in parts], h)
+    ent = _scatter(mask, rows, cols, [x[1] for x in parts], h) if with_entropy else None
+    return logp, ent, mask
 
 
-def _hidden(model, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-    """The decoder's last hidden states [N, W, H], through the model's own forward (which
-    is where FSDP gathers the embeddings and the head: rl.parallel fsdp) with no logits
-    computed (`logits_to_keep`: no position); a hook on the decoder takes its output."""
+def shared_prefix(ids: torch.Tensor, target: torch.Tensor) -> int:
+    """Tokens P that every row starts with and that no scored position needs: the rows agree
+    on ids[:, :P], and the first completion token is after P (position P-1 scores token P, a
+    prompt token), so the pass over P..W-1 holds every position that scores a target."""
+    same = (ids == ids[:1]).all(0)
+    common = int(same.long().cumprod(0).sum())
+    first = int(target.float().argmax(1).min()) if target.any() else ids.shape[1]
+    return max(0, min(common, first - 1))
+
+
+def _scatter(mask, rows, cols, parts: list[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+    """The per-position values back in [N, W-1] (0 where nothing is scored), differentiable
+    (with no scored position at all, still a graph through `h`, whose rows are none)."""
+    values = torch.cat(parts) if parts else _upcast(h.sum(-1))
+    out = torch.zeros(mask.shape, dtype=values.dtype, device=mask.device)
+    return out.index_put((rows, cols), values)
+
+
+def _hidden(model, ids: torch.Tensor, attn: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+    """The decoder's last hidden states [N, W - prefix, H] of positions prefix..W-1, through
+    the model's own forward (which is where FSDP gathers the embeddings and the head:
+    rl.parallel fsdp) with no logits computed (`logits_to_keep`: no position); a hook on the
+    decoder takes its output. With `prefix`, the first `prefix` tokens (the same in every
+    row) run once, and the rest attend to their cached keys and values."""
     seen: list[torch.Tensor] = []
     hook = model.get_decoder().register_forward_hook(
         lambda _module, _args, out: seen.append(out.last_hidden_state)
     )
+    none = torch.zeros(0, dtype=torch.long, device=ids.device)
     try:
-        none = torch.zeros(0, dtype=torch.long, device=ids.device)
-        model(input_ids=ids, attention_mask=attn, logits_to_keep=none)
+        if prefix == 0:
+            model(input_ids=ids, attention_mask=attn, logits_to_keep=none)
+            return seen[-1]
+        out = model(input_ids=ids[:1, :prefix], use_cache=True, logits_to_keep=none)
+        name = _cache_name(model)
+        cache = getattr(out, name)
+        cache.batch_repeat_interleave(ids.shape[0])
+        kwargs = {name: cache, "use_cache": True, "logits_to_keep": none}
+        model(input_ids=ids[:, prefix:], attention_mask=attn, **kwargs)
     finally:
         hook.remove()
     return seen[-1]
+
+
+def _cache_name(model) -> str:
+    """The KV cache's argument and output name: transformers 5.24 renamed `past_key_values`
+    to `cache` (the old name warns, then goes); >= 4.56 is supported."""
+    params = inspect.signature(model.get_decoder().forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _chunk_stats(head, hidden, nxt, with_entropy: bool, entropy_grad: bool):

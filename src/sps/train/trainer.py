@@ -393,11 +393,16 @@ class Trainer:
     def forward(self, batch: Batch, entropy_grad: bool = False, rows: slice = slice(None)):
         """(logp, entropy, mask) of the batch's `rows`, trimmed to their widest row."""
         self.model.train()
+        args = trim(batch.ids, batch.attn, batch.target, rows)
+        return self.logprobs(self.model, *args, entropy_grad=entropy_grad)
+
+    def logprobs(self, model, ids, attn, target, with_entropy: bool = True, **kw):
+        """`token_logprobs` on rl.logprob_chunk's path; a shared prompt prefix runs once
+        where the KV cache works in training (not under FSDP or gradient checkpointing)."""
+        share = not (self.sharded or self.rl.gradient_checkpointing)
+        chunk = self.rl.logprob_chunk
         return token_logprobs(
-            self.model,
-            *trim(batch.ids, batch.attn, batch.target, rows),
-            entropy_grad=entropy_grad,
-            chunk=self.rl.logprob_chunk,
+            model, ids, attn, target, with_entropy, chunk=chunk, share_prefix=share, **kw
         )
 
     def advantages(self, batch: Batch, parts: list[slice]) -> torch.Tensor:
@@ -528,8 +533,7 @@ class Trainer:
             extra = torch.cat(list(s_extra.values()))
         else:
             rows = trim(batch.ids, batch.attn, batch.target, slice(0, 1))
-            chunk = self.rl.logprob_chunk
-            extra = token_logprobs(self.model, *rows, with_entropy=False, chunk=chunk)[0]
+            extra = self.logprobs(self.model, *rows, with_entropy=False)[0]
         tie = (scores.sum() + extra.sum()) * 0
         return tie if part is None else part + tie
 
@@ -563,9 +567,7 @@ class Trainer:
         seqs = [s for gi in candidates for s in candidates[gi]]
         prompt_ids = [batch.rollouts.prompt_ids[batch.groups[o].prompt] for o in owners]
         ids, attn, target = pack(prompt_ids, seqs, self.tok.pad_token_id, self.device)
-        lp, _, m = token_logprobs(
-            self.model, ids, attn, target, with_entropy=False, chunk=self.rl.logprob_chunk
-        )
+        lp, _, m = self.logprobs(self.model, ids, attn, target, with_entropy=False)
         s = sequence_scores(lp, m, self.irl.score)
         owner = torch.tensor(owners)
         return {gi: s[owner == gi] for gi in candidates}
@@ -606,14 +608,13 @@ class Trainer:
         if self.rl.kl_coef <= 0:
             return None
         args = trim(batch.ids, batch.attn, batch.target, rows)
-        chunk = self.rl.logprob_chunk
         if self.ref is not None:
-            logp = token_logprobs(self.ref, *args, False, chunk=chunk)[0]
+            logp = self.logprobs(self.ref, *args, False)[0]
             if self.sharded:  # no backward will free the root's gathered weights
                 self.ref.reshard()
             return logp
         with self.model.disable_adapter():  # LoRA: the base model is the reference
-            return token_logprobs(self.model, *args, False, chunk=chunk)[0]
+            return self.logprobs(self.model, *args, False)[0]
 
     def common_stats(self, batch: Batch, acc: _Pass, n_tok: float) -> dict:
         """Entropy, mean score and max p(y) over every process's rows and groups."""
