@@ -102,8 +102,9 @@ def command(kind: str, paths: dict[str, list[Path]], data_dir: Path, out: Path) 
                 "--n", str(N), "--out", str(out)]  # fmt: skip
     if kind == "grading":  # two models (the same files): each is checked on its own
         pairs = [f"{model}={p}" for model in ("base", "grpo") for p in grades]
+        sample_pairs = [f"{model}={p}" for model in ("base", "grpo") for p in samples]
         return ["grading", "--bench", "countdown", "--data-dir", str(data_dir), "--grades",
-                *pairs, "--n", str(N), "--out", str(out)]  # fmt: skip
+                *pairs, "--samples", *sample_pairs, "--n", str(N), "--out", str(out)]  # fmt: skip
     # grade: the sample shard alone, against the data
     return ["grade", "--cfg", "{}", "--data", test, "--samples", samples[1], "--out", str(out)]
 
@@ -115,6 +116,26 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
 
 
 READERS = {"passk": "grades", "diversity": "samples", "grading": "grades", "grade": "samples"}
+
+
+def test_grading_counts_completions_stopped_at_the_token_limit(data_dir, tmp_path):
+    paths = write_set(tmp_path, data_dir)
+    shard = pd.read_parquet(paths["samples"][1])
+    cut = shard["sample_idx"] % 2 == 1  # half of this shard, a quarter of the samples
+    shard.loc[cut, "finish_reason"] = "length"
+    shard.loc[cut, "n_tokens"] = 17
+    shard.to_parquet(paths["samples"][1])
+    out = tmp_path / "out.parquet"
+    main(command("grading", paths, data_dir, out))
+    table = pd.read_parquet(out).set_index("model")
+    total = len(ids(data_dir)) * N
+    assert table.loc["base", "length"] == total // 4
+    assert table.loc["base", "length_rate"] == pytest.approx(0.25)
+    assert table.loc["base", "mean_tokens"] == pytest.approx((3 * 9 + 17) / 4)
+    from sps.analysis.grading import grading_markdown
+
+    row = [x for x in grading_markdown(table.reset_index()).splitlines() if x.startswith("| base")]
+    assert row[0].endswith("| 0.250 | 11.0 |")
 
 
 @pytest.mark.parametrize("kind", sorted(READERS))

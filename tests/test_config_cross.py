@@ -51,6 +51,18 @@ BAD = {
         {"rl": {"steps": 6, "eval_steps": [2, 6]}},
         ["rl.eval_steps [6]", "rl.steps (6)"],
     ),
+    "an evaluation step after one benchmark's last": (
+        {
+            "benchmarks": ["countdown", "svamp"],
+            "rl": {"steps": 20, "eval_steps": [6]},
+            "per_bench": {"svamp": {"rl": {"steps": 4}}},
+        },
+        ["rl.eval_steps [6]", "per_bench.svamp.rl.steps (4)"],
+    ),  # fmt: skip
+    "per_bench for a benchmark not run": (
+        {"per_bench": {"svamq": {"rl": {"steps": 4}}}},
+        ["per_bench.svamq", "names no benchmark"],
+    ),
     "more prompts per step than train problems": (
         {"rl": {"prompts_per_step": 8}, "task": {"n_train": 5}},
         ["rl.prompts_per_step (8)", "task.n_train (5)"],
@@ -82,6 +94,11 @@ GOOD = {
     "the whole benchmark (n_train 0)": {"benchmarks": ["gsm8k"], "rl": {"prompts_per_step": 64}},
     "vllm shards on many GPUs": {**CUDA, "gpus": {"sample": 8}, "sampling": {"backend": "vllm"}},
     "ddp with uneven prompts": {**CUDA, "gpus": {"train": 3}, "rl": {"prompts_per_step": 8}},
+    "fewer steps for one benchmark, no snapshot": {
+        "benchmarks": ["countdown", "svamp"],
+        "rl": {"eval_steps": []},
+        "per_bench": {"svamp": {"rl": {"steps": 4}, "sampling": {"max_new_tokens": 96}}},
+    },
     "fsdp with even prompts": {
         **CUDA,
         "gpus": {"train": 4},

@@ -163,6 +163,33 @@ def test_seeds_fan_out_training_and_sampling():
     assert "grpo@3=results/passk/grpo-s3/countdown.parquet" in text
 
 
+def test_per_bench_settings_reach_only_that_benchmarks_jobs():
+    """per_bench.svamp replaces rl and sampling keys in svamp's train, sample and analyze
+    jobs; countdown's keep the sections' values."""
+    override = (
+        "per_bench={svamp: {rl: {steps: 3, max_new_tokens: 96}, sampling: {max_new_tokens: 80}}}"
+    )
+    out = snakemake(
+        "-n", "-p", "--cores", "1", "--configfile", "config/ci.yaml",
+        "--config", "benchmarks=[countdown, svamp]", "rl={eval_steps: []}", override, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = (out.stdout + out.stderr).splitlines()
+
+    def commands(rule: str, bench: str) -> list[str]:
+        return [x for x in lines if f"sps {rule} " in x and f"/{bench}/" in x + " "]
+
+    train = {bench: commands("train", bench) for bench in ("countdown", "svamp")}
+    assert train["svamp"] and train["countdown"]
+    assert all('"steps": 3' in x and '"max_new_tokens": 96' in x for x in train["svamp"])
+    assert not any('"steps": 3' in x for x in train["countdown"])
+    samples = commands("sample", "svamp")
+    assert samples and all('"max_new_tokens": 80' in x for x in samples)
+    assert not any('"max_new_tokens": 80' in x for x in commands("sample", "countdown"))
+    analyze = [x for x in lines if "sps analyze --bench svamp" in x]
+    assert analyze and "--final-step 3 " in analyze[0]
+
+
 def test_all_five_benchmarks_build_the_full_dag():
     """config/paper.yaml selects every benchmark: data, training on each train split,
     sampling, analysis, grading report and figures, per benchmark."""

@@ -360,14 +360,31 @@ def _run_id_problems(cfg: dict) -> list[str]:
     return out
 
 
+def bench_settings(cfg: dict, bench: str, section: str) -> dict:
+    """`cfg[section]` ("rl" or "sampling") as `bench`'s jobs see it: per_bench.<bench>'s
+    keys in place of the section's."""
+    return {**cfg[section], **cfg.get("per_bench", {}).get(bench, {}).get(section, {})}
+
+
+def _per_bench_problems(cfg: dict) -> list[str]:
+    out = []
+    for bench in cfg.get("per_bench", {}):
+        if bench not in cfg["benchmarks"]:
+            out.append(f"per_bench.{bench} names no benchmark in benchmarks {cfg['benchmarks']}")
+    for bench in cfg["benchmarks"]:
+        steps = bench_settings(cfg, bench, "rl")["steps"]
+        late = [s for s in cfg["rl"]["eval_steps"] if s >= steps]
+        if late:
+            key = f"per_bench.{bench}.rl.steps" if steps != cfg["rl"]["steps"] else "rl.steps"
+            out.append(
+                f"rl.eval_steps {late} must be below {key} ({steps}): a snapshot after the "
+                "last step is the final model, which is evaluated anyway"
+            )
+    return list(dict.fromkeys(out))  # once, not once per benchmark
+
+
 def _training_problems(cfg: dict) -> list[str]:
-    rl, out = cfg["rl"], []
-    late = [s for s in rl["eval_steps"] if s >= rl["steps"]]
-    if late:
-        out.append(
-            f"rl.eval_steps {late} must be below rl.steps ({rl['steps']}): a snapshot after "
-            "the last step is the final model, which is evaluated anyway"
-        )
+    rl, out = cfg["rl"], _per_bench_problems(cfg)
     base = cfg["baselines"]
     if "passk-training" in base["methods"] and base["passk_k"] > rl["group_size"]:
         out.append(

@@ -70,7 +70,9 @@ rule analyze:
         metrics=metrics_pairs,
         diversity=diversity_pairs,
         cfg=analyze_cfg(),
-        final_step=config["rl"]["steps"],
+        final_step=lambda wildcards: bench_settings(config, wildcards.bench, "rl")[
+            "steps"
+        ],
         out_dir=out_dir,
     shell:
         "sps analyze --bench {wildcards.bench} --passk {params.passk} --metrics {params.metrics}"
@@ -78,11 +80,13 @@ rule analyze:
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
-# Problems loaded and skipped, and the grader's unparsed, timeout and too-long rates per model.
+# Problems loaded and skipped, the grader's unparsed, timeout and too-long rates per model, and
+# how often the sampler stopped at the token limit.
 rule grading:
     input:
         data=test_data,
         grades=lambda wildcards: sum(final_grades(wildcards).values(), []),
+        samples=lambda wildcards: sum(final_samples(wildcards).values(), []),
     output:
         "results/analysis/{bench}/grading.parquet",
     log:
@@ -96,6 +100,7 @@ rule grading:
     params:
         data_dir=lambda wildcards, input: os.path.dirname(input.data),
         grades=grading_pairs,
+        samples=sample_pairs,
         n=config["sampling"]["n"],
     shell:
-        "sps grading --bench {wildcards.bench} --data-dir {params.data_dir} --grades {params.grades} --n {params.n} --out {output} > {log} 2>&1"
+        "sps grading --bench {wildcards.bench} --data-dir {params.data_dir} --grades {params.grades} --samples {params.samples} --n {params.n} --out {output} > {log} 2>&1"

@@ -21,8 +21,11 @@ def coerce_cli_strings(value, schema):
     validation still names the key."""
     kind = schema.get("type")
     if kind == "object" and isinstance(value, dict):
-        props = schema.get("properties", {})
-        return {k: coerce_cli_strings(v, props.get(k, {})) for k, v in value.items()}
+        props, other = schema.get("properties", {}), schema.get("additionalProperties")
+        other = (
+            other if isinstance(other, dict) else {}
+        )  # per_bench: any benchmark's name
+        return {k: coerce_cli_strings(v, props.get(k, other)) for k, v in value.items()}
     if kind == "array" and isinstance(value, list):
         return [coerce_cli_strings(v, schema.get("items", {})) for v in value]
     if kind in ("integer", "number", "boolean") and isinstance(value, str):

@@ -132,13 +132,27 @@ def final_grades(wildcards):
     }
 
 
-def grading_pairs(wildcards, input):
-    """`--grades` of the grading report: model=shard for every shard of every final model."""
+def final_samples(wildcards):
+    """Every sample shard of the final models of a bench (their finish reasons and lengths)."""
+    return {
+        model: model_shards(model, wildcards.bench, "samples")
+        for model in MODELS + SEED_MODELS
+    }
+
+
+def shard_pairs(shards):
+    """model=shard for every shard of every model: the report's `--grades` or `--samples`."""
     return " ".join(
-        f"{model}={path}"
-        for model, paths in final_grades(wildcards).items()
-        for path in paths
+        f"{model}={path}" for model, paths in shards.items() for path in paths
     )
+
+
+def grading_pairs(wildcards, input):
+    return shard_pairs(final_grades(wildcards))
+
+
+def sample_pairs(wildcards, input):
+    return shard_pairs(final_samples(wildcards))
 
 
 # --- per-model tables ---

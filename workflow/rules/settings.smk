@@ -4,6 +4,7 @@ import ast
 import hashlib
 from importlib import metadata
 
+from sps.config import bench_settings
 from sps.runs import parse_method
 
 
@@ -160,7 +161,7 @@ def train_cfg(wildcards):
         {
             "seed": int(wildcards.seed),
             "device": config["device"],
-            "rl": config["rl"],
+            "rl": bench_settings(config, wildcards.bench, "rl"),
             "irl": irl_settings(wildcards.method),
             "schedule": schedule(wildcards.method),
             **grading_settings(),  # the reward grades in-process
@@ -173,16 +174,14 @@ def train_cfg(wildcards):
 # --- sampling and analysis ---
 
 
-def sampling_settings(model):
+def sampling_settings(model, bench):
     """A snapshot draws analysis.checkpoint_n samples per problem in one shard; the other
-    models follow `sampling` (so checkpoint_n never reruns their sampling)."""
+    models follow `sampling` (so checkpoint_n never reruns their sampling); per_bench.<bench>
+    replaces its keys."""
+    sampling = bench_settings(config, bench, "sampling")
     if is_snapshot(model):
-        return {
-            **config["sampling"],
-            "n": config["analysis"]["checkpoint_n"],
-            "shards": 1,
-        }
-    return config["sampling"]
+        return {**sampling, "n": config["analysis"]["checkpoint_n"], "shards": 1}
+    return sampling
 
 
 def sample_cfg(wildcards):
@@ -191,7 +190,7 @@ def sample_cfg(wildcards):
         {
             "seed": SEED,
             "device": config["device"],
-            "sampling": sampling_settings(wildcards.model),
+            "sampling": sampling_settings(wildcards.model, wildcards.bench),
             **prompt_settings(),
         }
     )
@@ -199,7 +198,7 @@ def sample_cfg(wildcards):
 
 def samples_per_problem(wildcards):
     """n of a model's samples, which every reader checks (sample_idx 0..n-1 per problem)."""
-    return sampling_settings(wildcards.model)["n"]
+    return sampling_settings(wildcards.model, wildcards.bench)["n"]
 
 
 def analysis_cfg(*keys):

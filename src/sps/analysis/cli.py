@@ -232,7 +232,13 @@ def cmd_grading(args: argparse.Namespace) -> None:
     shards: dict[str, list[str]] = {}
     for model, path in args.grades:
         shards.setdefault(model, []).append(str(path))
-    write_parquet_atomic(grading_table(args.bench, args.data_dir, shards, args.n), args.out)
+    samples: dict[str, list[str]] | None = None
+    if args.samples:
+        samples = {}
+        for model, path in args.samples:
+            samples.setdefault(model, []).append(str(path))
+    table = grading_table(args.bench, args.data_dir, shards, args.n, samples)
+    write_parquet_atomic(table, args.out)
 
 
 def _add_plot(
@@ -319,6 +325,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="results/data/{bench}: tables (the grade shards must cover test.parquet), load.json",
     )
     p.add_argument("--grades", nargs="+", type=pair, required=True, metavar="MODEL=SHARD")
+    p.add_argument(
+        "--samples",
+        nargs="+",
+        type=pair,
+        metavar="MODEL=SHARD",
+        help="the same models' sample shards: the length-limit rate and the mean length",
+    )
     p.add_argument("--n", type=int, help=n_help)
     p.add_argument("--out", required=True, help="results/analysis/{bench}/grading.parquet")
     p.set_defaults(func=cmd_grading)

@@ -1,9 +1,11 @@
 """Data and grading health per benchmark: problems loaded and skipped, and how often the
 grader found no answer (unparsed), gave up (timeout) or refused an over-long completion
-(too_long) on each model's samples, read from the grade shards.
+(too_long) on each model's samples, read from the grade shards; and from the sample shards,
+how often the sampler stopped a completion at the token limit, and its mean length.
 
 A high unparsed rate means the prompt's answer format is not being followed, which caps
-Pass@k as surely as wrong answers do; timeouts are counted wrong, so they must stay rare.
+Pass@k as surely as wrong answers do; timeouts are counted wrong, so they must stay rare. A
+high length rate means answers are cut off: the limit, not the model, is being measured.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ def grade_counts(
     return counts
 
 
+def length_counts(
+    paths: list[str | Path], data: str | Path | None = None, n: int | None = None
+) -> dict[str, float]:
+    """Samples the sampler stopped at max_new_tokens (finish_reason `length`) and the mean
+    completion length in tokens, over one model's complete sample shards."""
+    tables = io.read_shards(paths, ("finish_reason", "n_tokens"), data, n)
+    reasons = pd.concat([t.column("finish_reason").to_pandas() for t in tables])
+    tokens = pd.concat([t.column("n_tokens").to_pandas() for t in tables])
+    return {"length": int((reasons == "length").sum()), "mean_tokens": float(tokens.mean())}
+
+
 def load_counts(data_dir: str | Path) -> dict[str, object]:
     """Rows of the train and test tables, and what load.json (real benchmarks) adds: rows
     skipped and why, train rows dropped for repeating a test question."""
@@ -48,26 +61,36 @@ def load_counts(data_dir: str | Path) -> dict[str, object]:
 
 
 def grading_table(
-    bench: str, data_dir: str | Path, shards: dict[str, list[str]], n: int | None = None
+    bench: str,
+    data_dir: str | Path,
+    shards: dict[str, list[str]],
+    n: int | None = None,
+    samples: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """One row per model: load counts (the same on every row) and grading rates; `shards`
-    maps each model to its grade shards, complete over data_dir's test problems."""
+    maps each model to its grade shards, complete over data_dir's test problems; `samples`
+    (optional) to its sample shards, for the length-limit rate and the mean length."""
     loaded = load_counts(data_dir)
+    test = Path(data_dir) / "test.parquet"
     rows = []
     for model, paths in shards.items():
-        counts = grade_counts(paths, Path(data_dir) / "test.parquet", n)
+        counts = grade_counts(paths, test, n)
         total = max(counts["samples"], 1)
-        rows.append(
-            {
-                "bench": bench,
-                "model": model,
-                "train_problems": loaded["train_problems"],
-                "test_problems": loaded["test_problems"],
-                "load": json.dumps(loaded.get("load", {}), sort_keys=True),
-                **counts,
-                **{f"{status}_rate": counts[status] / total for status in STATUSES},
-            }
-        )
+        row = {
+            "bench": bench,
+            "model": model,
+            "train_problems": loaded["train_problems"],
+            "test_problems": loaded["test_problems"],
+            "load": json.dumps(loaded.get("load", {}), sort_keys=True),
+            **counts,
+            **{f"{status}_rate": counts[status] / total for status in STATUSES},
+        }
+        if samples is not None:
+            if model not in samples:
+                raise ValueError(f"no sample shards given for {model}")
+            lengths = length_counts(samples[model], test, n)
+            row.update(lengths, length_rate=lengths["length"] / total)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -79,15 +102,22 @@ def grading_markdown(table: pd.DataFrame) -> str:
         "### Data and grading",
         "",
         f"Problems: {first['train_problems']} train, {first['test_problems']} test."
-        + (f" Load report: `{json.dumps(load, sort_keys=True)}`." if load else ""),
+        + (f" Load report: `{json.dumps(load, sort_keys=True)}`." if load else "")
+        + " Stopped at the token limit: share of samples cut at max_new_tokens (an answer"
+        " there may be missing because of the limit).",
         "",
-        "| model | samples | unparsed | unparsed rate | timeouts | timeout rate | too long |",
-        "|---|---|---|---|---|---|---|",
+        "| model | samples | unparsed | unparsed rate | timeouts | timeout rate | too long "
+        "| stopped at the token limit | mean tokens |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
         too_long = getattr(r, "too_long", 0)  # tables written before the status existed
+        length = getattr(r, "length_rate", None)  # and before the sample shards were read
+        length = "" if length is None or pd.isna(length) else f"{length:.3f}"
+        tokens = getattr(r, "mean_tokens", None)
+        tokens = "" if tokens is None or pd.isna(tokens) else f"{tokens:.1f}"
         lines.append(
             f"| {r.model} | {r.samples} | {r.unparsed} | {r.unparsed_rate:.3f} | {r.timeout} "
-            f"| {r.timeout_rate:.4f} | {too_long} |"
+            f"| {r.timeout_rate:.4f} | {too_long} | {length} | {tokens} |"
         )
     return "\n".join(lines)
