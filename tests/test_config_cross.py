@@ -59,10 +59,21 @@ BAD = {
         },
         ["rl.eval_steps [6]", "per_bench.svamp.rl.steps (4)"],
     ),  # fmt: skip
-    "per_bench for a benchmark not run": (
+    "per_bench for no benchmark": (
         {"per_bench": {"svamq": {"rl": {"steps": 4}}}},
         ["per_bench.svamq", "names no benchmark"],
     ),
+    "a chat countdown prompt for the tiny model": (
+        {"task": {"prompt": "chat"}},
+        ["task.prompt chat", "model.source tiny"],
+    ),
+    "a chat countdown prompt as plain text": (
+        {
+            "task": {"prompt": "chat"},
+            "model": {"source": "gguf", "path": "m.gguf", "prompt_format": "plain"},
+        },
+        ["task.prompt chat", "model.prompt_format plain"],
+    ),  # fmt: skip
     "more prompts per step than train problems": (
         {"rl": {"prompts_per_step": 8}, "task": {"n_train": 5}},
         ["rl.prompts_per_step (8)", "task.n_train (5)"],
@@ -94,6 +105,13 @@ GOOD = {
     "the whole benchmark (n_train 0)": {"benchmarks": ["gsm8k"], "rl": {"prompts_per_step": 64}},
     "vllm shards on many GPUs": {**CUDA, "gpus": {"sample": 8}, "sampling": {"backend": "vllm"}},
     "ddp with uneven prompts": {**CUDA, "gpus": {"train": 3}, "rl": {"prompts_per_step": 8}},
+    "per_bench for a benchmark not run (benchmarks=[...] on the command line)": {
+        "per_bench": {"svamp": {"rl": {"steps": 4}}},
+    },
+    "a chat countdown prompt for a chat model": {
+        "task": {"prompt": "chat"},
+        "model": {"source": "gguf", "path": "m.gguf"},
+    },
     "fewer steps for one benchmark, no snapshot": {
         "benchmarks": ["countdown", "svamp"],
         "rl": {"eval_steps": []},

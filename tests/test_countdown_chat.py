@@ -88,6 +88,7 @@ def test_render_uses_the_turns_in_chat_format_and_the_text_in_plain():
         "<user>q1<assistant>a1<user>q2<assistant>"
     ]
     assert render(tok, ["q2"], "chat") == ["<user>q2<assistant>"]
-    assert render(tok, ["q1\na1\n\nq2\n"], "plain", messages) == ["q1\na1\n\nq2\n"]
+    with pytest.raises(ValueError, match="task.prompt chat needs a chat template"):
+        render(tok, ["q1\na1\n\nq2\n"], "plain", messages)  # the model would go on
     with pytest.raises(ValueError, match="2 message lists for 1 prompts"):
         render(tok, ["q"], "chat", messages * 2)

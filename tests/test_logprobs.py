@@ -5,7 +5,14 @@ import torch
 
 from sps.config import ModelConfig
 from sps.models.tiny import char_tokenizer, tiny_llama
-from sps.train.logprobs import PREFIX_MIN, pack, shared_prefix, token_logprobs
+from sps.train.logprobs import (
+    PREFIX_MIN,
+    _repeatable,
+    can_share,
+    pack,
+    shared_prefix,
+    token_logprobs,
+)
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64])
@@ -48,7 +55,7 @@ def test_lean_path_with_a_shared_prefix_equals_naive(chunk, prefix_len):
     tok = char_tokenizer()
     model = tiny_llama(ModelConfig(32, 2, 2, 64, 96), tok).double()
     ids, attn, target = _shared_prefix_batch(tok, prefix_len)
-    assert shared_prefix(ids, target) == prefix_len  # the first differing token is a prompt's
+    assert shared_prefix(ids, attn, target) == prefix_len  # the first differing token is a prompt's
 
     def run(c, share=True):
         model.zero_grad()
@@ -71,12 +78,18 @@ def test_lean_path_with_a_shared_prefix_equals_naive(chunk, prefix_len):
 def test_shared_prefix_stops_before_the_first_scored_token():
     prompts = [[1, 5, 6, 7], [1, 5, 6, 7], [1, 5, 6]]  # the third completion starts at 3
     completions = [[8, 2], [9, 2], [7, 8, 2]]
-    ids, _, target = pack(prompts, completions, 0, torch.device("cpu"))
-    assert shared_prefix(ids, target) == 2  # position 2 scores token 3, the third's first
-    ids, _, target = pack([[1, 5], [3, 5]], [[8], [8]], 0, torch.device("cpu"))
-    assert shared_prefix(ids, target) == 0  # they differ at once
-    ids, _, target = pack([[1, 5, 6], [1, 5, 6]], [[8], [9]], 0, torch.device("cpu"))
-    assert shared_prefix(ids, target) == 2  # identical prompts: all but the last token
+    ids, attn, target = pack(prompts, completions, 0, torch.device("cpu"))
+    assert shared_prefix(ids, attn, target) == 2  # position 2 scores token 3, the third's first
+    ids, attn, target = pack([[1, 5], [3, 5]], [[8], [8]], 0, torch.device("cpu"))
+    assert shared_prefix(ids, attn, target) == 0  # they differ at once
+    ids, attn, target = pack([[1, 5, 6], [1, 5, 6]], [[8], [9]], 0, torch.device("cpu"))
+    assert shared_prefix(ids, attn, target) == 2  # identical prompts: all but the last token
+    # left padding (not what pack builds): identical pads are no prefix, the pass has no mask
+    ids = torch.tensor([[0, 0, 1, 5, 6, 8], [0, 0, 1, 5, 6, 9]])
+    attn = (ids != 0).long()
+    target = torch.zeros_like(ids, dtype=torch.bool)
+    target[:, 5] = True
+    assert shared_prefix(ids, attn, target) == 0
 
 
 def test_lean_path_without_scored_positions_still_backpropagates():
@@ -86,3 +99,24 @@ def test_lean_path_without_scored_positions_still_backpropagates():
     logp, _, mask = token_logprobs(model, ids, attn, target, chunk=4)
     assert not mask.any() and logp.shape == (1, 2)
     logp.sum().backward()  # a zero gradient, not an error
+
+
+def test_length_dependent_rope_is_never_shared():
+    """Dynamic-NTK or longrope scaling rotates by the whole length: a prefix run alone would
+    get other keys, so such models run whole."""
+    torch.manual_seed(2)
+    tok = char_tokenizer()
+    model = tiny_llama(ModelConfig(32, 2, 2, 64, 96), tok).double()
+    model.config.rope_parameters = {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1e4}
+    assert not can_share(model)
+    model.config.rope_parameters = {"rope_type": "default", "rope_theta": 1e4}
+    assert can_share(model)
+    model.config.rope_scaling = {"type": "longrope"}  # the older key and spelling
+    assert not can_share(model)
+
+
+def test_only_a_plain_kv_cache_is_repeated():
+    from transformers.cache_utils import DynamicCache
+
+    assert not _repeatable(None) and not _repeatable(((torch.zeros(1),),))
+    assert not _repeatable(DynamicCache())  # no layers

@@ -316,6 +316,13 @@ def check_config(config: dict) -> None:
 
 def _model_problems(cfg: dict) -> list[str]:
     model, out = cfg["model"], []
+    if cfg["task"]["prompt"] == "chat" and "countdown" in cfg["benchmarks"]:
+        # The tiny model pretrains on the terse prompt; a plain-text chat prompt is worked
+        # examples in a row, which a model continues with another example (graded wrong).
+        if model["source"] == "tiny":
+            out.append("task.prompt chat is for a pretrained chat model, not model.source tiny")
+        elif model["prompt_format"] == "plain":
+            out.append("task.prompt chat needs the chat template, not model.prompt_format plain")
     if model["source"] != "tiny":
         if not model["path"]:
             out.append(f"model.path must name the model when model.source is {model['source']}")
@@ -368,9 +375,10 @@ def bench_settings(cfg: dict, bench: str, section: str) -> dict:
 
 def _per_bench_problems(cfg: dict) -> list[str]:
     out = []
+    known = schema()["properties"]["benchmarks"]["items"]["enum"]  # one not run here is fine
     for bench in cfg.get("per_bench", {}):
-        if bench not in cfg["benchmarks"]:
-            out.append(f"per_bench.{bench} names no benchmark in benchmarks {cfg['benchmarks']}")
+        if bench not in known:
+            out.append(f"per_bench.{bench} names no benchmark; known: {', '.join(known)}")
     for bench in cfg["benchmarks"]:
         steps = bench_settings(cfg, bench, "rl")["steps"]
         late = [s for s in cfg["rl"]["eval_steps"] if s >= steps]

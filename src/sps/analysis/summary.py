@@ -326,8 +326,8 @@ def bench_section(
         "base Pass@k stays above the model's ('none' within n samples), with its paired "
         "interval ('> n': too many resamples without a crossover). Distinct correct: distinct "
         "correct completions per problem (mean over all problems). Final values: mean over the "
-        f"last {FINAL_STEPS} training steps, then mean ± standard deviation over seeds (blank "
-        "for base).",
+        f"last {FINAL_STEPS} training steps (all of them in a shorter run), then mean ± standard "
+        "deviation over seeds (blank for base).",
         "",
         markdown_table(table),
         "",

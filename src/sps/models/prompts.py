@@ -28,8 +28,13 @@ def render(
     """The model's input text per prompt; a chat prompt ends where the assistant's turn starts.
 
     `messages` (optional, one JSON list of {role, content} turns per prompt) replaces the single
-    user turn in chat format; the plain format always uses `prompts`."""
+    user turn; they need the chat format (ValueError otherwise)."""
     if not uses_chat(tokenizer, prompt_format):
+        if messages is not None:  # worked examples in a row: a model continues with another
+            raise ValueError(
+                "task.prompt chat needs a chat template, but the tokenizer has none or "
+                f"model.prompt_format is {prompt_format!r}"
+            )
         return list(prompts)
     if messages is None:
         turns = [[{"role": "user", "content": p}] for p in prompts]

@@ -24,7 +24,7 @@ def countdown_table(
 ) -> pd.DataFrame:
     """The problem table; with `examples` (task.prompt: chat) each row also holds `messages`,
     its chat turns as JSON (instruction, worked examples, the problem), and `prompt` is the
-    same text as one plain-text prompt."""
+    same turns as one text (the model reads `messages` through its chat template)."""
     table = pd.DataFrame(
         {
             "id": [p.id for p in problems],

@@ -76,7 +76,7 @@ def countdown_chat(question: str, examples: list[tuple[str, str]]) -> list[dict]
 
 
 def plain_text(turns: list[dict]) -> str:
-    """The same turns as one plain-text prompt (for `model.prompt_format: plain`): the turns
-    one after another, a blank line between examples, ending where the answer starts."""
+    """The same turns as one text (the table's `prompt`, for reading; the model gets them
+    through its chat template): one after another, a blank line between examples."""
     parts = [t["content"] + ("\n\n" if t["role"] == "assistant" else "\n") for t in turns]
     return "".join(parts)

@@ -50,7 +50,10 @@ def token_logprobs(
     - with `share_prefix`, when every row starts with the same PREFIX_MIN or more prompt
       tokens (a few-shot prompt), the decoder runs that prefix once and every row attends to
       its keys and values (repeated: their gradients sum over the rows, as in the full pass).
-      It needs the model's KV cache in training: off under FSDP or gradient checkpointing.
+      It needs the model's KV cache in training: off under FSDP or gradient checkpointing;
+      a model whose rotary scaling depends on the length (`can_share`) or whose cache is not
+      plain attention K/V (`_repeatable`: Mamba, hybrids) runs whole. With dropout the rows
+      share the prefix's dropout mask (same expected gradient, correlated noise).
     """
     nxt, mask = ids[:, 1:], target[:, 1:]
     with autocast(ids.device):
@@ -58,9 +61,9 @@ def token_logprobs(
             logits = _upcast(model(input_ids=ids, attention_mask=attn).logits[:, :-1])
             logp, ent = _head_stats(logits, nxt, with_entropy, entropy_grad)
             return logp, ent, mask
-        p = shared_prefix(ids, target) if share_prefix else 0
+        p = shared_prefix(ids, attn, target) if share_prefix and can_share(model) else 0
         p = p if p >= PREFIX_MIN else 0
-        hidden = _hidden(model, ids, attn, p)  # positions p..W-1
+        hidden, p = _hidden(model, ids, attn, p)  # positions p..W-1
     rows, cols = mask.nonzero(as_tuple=True)  # every scored position is at p or later
     h, tok = hidden[rows, cols - p], nxt[rows, cols]
     head = model.get_output_embeddings()
@@ -81,14 +84,46 @@ def token_logprobs(
     return logp, ent, mask
 
 
-def shared_prefix(ids: torch.Tensor, target: torch.Tensor) -> int:
+def shared_prefix(ids: torch.Tensor, attn: torch.Tensor, target: torch.Tensor) -> int:
     """Tokens P that every row starts with and that no scored position needs: the rows agree
-    on ids[:, :P], and the first completion token is after P (position P-1 scores token P, a
-    prompt token), so the pass over P..W-1 holds every position that scores a target."""
-    same = (ids == ids[:1]).all(0)
+    on ids[:, :P], all of them real tokens (attn 1: the prefix pass has no mask), and the
+    first completion token is after P (position P-1 scores token P, a prompt token), so the
+    pass over P..W-1 holds every position that scores a target."""
+    same = (ids == ids[:1]).all(0) & attn.bool().all(0)
     common = int(same.long().cumprod(0).sum())
     first = int(target.float().argmax(1).min()) if target.any() else ids.shape[1]
     return max(0, min(common, first - 1))
+
+
+LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")  # their rotation depends on the whole length
+
+
+def can_share(model) -> bool:
+    """Whether a prefix run alone gets the keys and values it gets inside the whole row: not
+    when the rotary scaling depends on the sequence length (dynamic NTK, longrope), where the
+    prefix alone would be rotated for a shorter context."""
+    config = getattr(model, "config", None)
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = getattr(config, key, None)
+        if (
+            isinstance(rope, dict)
+            and rope.get("rope_type", rope.get("type")) in LENGTH_DEPENDENT_ROPE
+        ):
+            return False
+    return True
+
+
+def _repeatable(cache) -> bool:
+    """A plain attention KV cache, which repeats row by row; hybrid and recurrent caches
+    (Mamba, linear-attention layers) and legacy tuples do not, so those models run whole."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    return (
+        isinstance(cache, DynamicCache)
+        and bool(layers)
+        and all(isinstance(layer, DynamicLayer) for layer in layers)
+    )
 
 
 def _scatter(mask, rows, cols, parts: list[torch.Tensor], h: torch.Tensor) -> torch.Tensor:
@@ -99,30 +134,32 @@ def _scatter(mask, rows, cols, parts: list[torch.Tensor], h: torch.Tensor) -> to
     return out.index_put((rows, cols), values)
 
 
-def _hidden(model, ids: torch.Tensor, attn: torch.Tensor, prefix: int = 0) -> torch.Tensor:
-    """The decoder's last hidden states [N, W - prefix, H] of positions prefix..W-1, through
-    the model's own forward (which is where FSDP gathers the embeddings and the head:
-    rl.parallel fsdp) with no logits computed (`logits_to_keep`: no position); a hook on the
-    decoder takes its output. With `prefix`, the first `prefix` tokens (the same in every
-    row) run once, and the rest attend to their cached keys and values."""
+def _hidden(model, ids: torch.Tensor, attn: torch.Tensor, prefix: int = 0):
+    """(hidden, prefix): the decoder's last hidden states [N, W - prefix, H] of positions
+    prefix..W-1, through the model's own forward (which is where FSDP gathers the embeddings
+    and the head: rl.parallel fsdp) with no logits computed (`logits_to_keep`: no position); a
+    hook on the decoder takes its output. With `prefix`, the first `prefix` tokens (the same
+    in every row) run once, and the rest attend to their cached keys and values; a model
+    whose cache cannot be repeated per row runs whole instead (prefix 0)."""
     seen: list[torch.Tensor] = []
     hook = model.get_decoder().register_forward_hook(
         lambda _module, _args, out: seen.append(out.last_hidden_state)
     )
     none = torch.zeros(0, dtype=torch.long, device=ids.device)
     try:
-        if prefix == 0:
-            model(input_ids=ids, attention_mask=attn, logits_to_keep=none)
-            return seen[-1]
-        out = model(input_ids=ids[:1, :prefix], use_cache=True, logits_to_keep=none)
-        name = _cache_name(model)
-        cache = getattr(out, name)
-        cache.batch_repeat_interleave(ids.shape[0])
-        kwargs = {name: cache, "use_cache": True, "logits_to_keep": none}
-        model(input_ids=ids[:, prefix:], attention_mask=attn, **kwargs)
+        if prefix > 0:
+            out = model(input_ids=ids[:1, :prefix], use_cache=True, logits_to_keep=none)
+            name = _cache_name(model)
+            cache = getattr(out, name, None)
+            if _repeatable(cache):
+                cache.batch_repeat_interleave(ids.shape[0])
+                kwargs = {name: cache, "use_cache": True, "logits_to_keep": none}
+                model(input_ids=ids[:, prefix:], attention_mask=attn, **kwargs)
+                return seen[-1], prefix
+        model(input_ids=ids, attention_mask=attn, logits_to_keep=none)
+        return seen[-1], 0
     finally:
         hook.remove()
-    return seen[-1]
 
 
 def _cache_name(model) -> str:
