@@ -7,6 +7,7 @@ from sps.config import ModelConfig
 from sps.models.tiny import char_tokenizer, tiny_llama
 from sps.train.logprobs import (
     PREFIX_MIN,
+    _hidden,
     _repeatable,
     can_share,
     pack,
@@ -120,3 +121,13 @@ def test_only_a_plain_kv_cache_is_repeated():
 
     assert not _repeatable(None) and not _repeatable(((torch.zeros(1),),))
     assert not _repeatable(DynamicCache())  # no layers
+
+
+def test_a_llama_cache_is_shared():
+    """The shared path is taken, not silently skipped, for the Llama architecture (the tiny
+    model's and SmolLM2's): the decoder returns hidden states for the suffix only."""
+    tok = char_tokenizer()
+    model = tiny_llama(ModelConfig(32, 2, 2, 64, 96), tok)
+    ids, attn, target = _shared_prefix_batch(tok, PREFIX_MIN + 2)
+    hidden, prefix = _hidden(model, ids, attn, PREFIX_MIN + 2)
+    assert prefix == PREFIX_MIN + 2 and hidden.shape[1] == ids.shape[1] - prefix
