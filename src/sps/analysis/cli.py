@@ -229,16 +229,17 @@ def cmd_summary(args: argparse.Namespace) -> None:
 def cmd_grading(args: argparse.Namespace) -> None:
     from sps.analysis.grading import grading_table
 
-    shards: dict[str, list[str]] = {}
-    for model, path in args.grades:
-        shards.setdefault(model, []).append(str(path))
-    samples: dict[str, list[str]] | None = None
-    if args.samples:
-        samples = {}
-        for model, path in args.samples:
-            samples.setdefault(model, []).append(str(path))
-    table = grading_table(args.bench, args.data_dir, shards, args.n, samples)
+    samples = shards_by_model(args.samples) if args.samples else None
+    table = grading_table(args.bench, args.data_dir, shards_by_model(args.grades), args.n, samples)
     write_parquet_atomic(table, args.out)
+
+
+def shards_by_model(pairs: list[tuple[str, Path]]) -> dict[str, list[str]]:
+    """MODEL=SHARD pairs grouped by model, shards in the order given."""
+    out: dict[str, list[str]] = {}
+    for model, path in pairs:
+        out.setdefault(model, []).append(str(path))
+    return out
 
 
 def _add_plot(

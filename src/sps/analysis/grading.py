@@ -112,12 +112,15 @@ def grading_markdown(table: pd.DataFrame) -> str:
     ]
     for r in table.itertuples():
         too_long = getattr(r, "too_long", 0)  # tables written before the status existed
-        length = getattr(r, "length_rate", None)  # and before the sample shards were read
-        length = "" if length is None or pd.isna(length) else f"{length:.3f}"
-        tokens = getattr(r, "mean_tokens", None)
-        tokens = "" if tokens is None or pd.isna(tokens) else f"{tokens:.1f}"
+        length, tokens = _cell(r, "length_rate", 3), _cell(r, "mean_tokens", 1)
         lines.append(
             f"| {r.model} | {r.samples} | {r.unparsed} | {r.unparsed_rate:.3f} | {r.timeout} "
             f"| {r.timeout_rate:.4f} | {too_long} | {length} | {tokens} |"
         )
     return "\n".join(lines)
+
+
+def _cell(row, column: str, digits: int) -> str:
+    """A column written only when sample shards were read: blank in older tables."""
+    value = getattr(row, column, None)
+    return "" if value is None or pd.isna(value) else f"{value:.{digits}f}"

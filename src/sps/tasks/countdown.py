@@ -132,18 +132,26 @@ def generate(
 ) -> list[Problem]:
     """`n` distinct problems (distinct by sorted numbers and target) from `seed`."""
     rng, seen, out = random.Random(seed), set(exclude or ()), []
-    for _ in range(200 * n):
-        if len(out) == n:
-            return out
-        p = random_problem(rng, count, max_number, max_target, min_solutions)
-        if p is None or problem_key(p) in seen:
-            continue
+    for p in _new_problems(rng, 200 * n, seen, count, max_number, max_target, min_solutions):
         seen.add(problem_key(p))
         out.append(p)
+        if len(out) == n:
+            return out
     raise ValueError(
         f"could only generate {len(out)} of {n} distinct countdown problems; raise "
         "task.max_number or task.max_target, or lower task.min_solutions / the n_* counts"
     )
+
+
+def _new_problems(
+    rng: random.Random, attempts: int, seen: set[tuple], *shape: int
+) -> Iterator[Problem]:
+    """Solvable problems of `shape` (count, max_number, max_target, min_solutions) whose key
+    is not in `seen` (which the caller updates), from at most `attempts` draws of `rng`."""
+    for _ in range(attempts):
+        p = random_problem(rng, *shape)
+        if p is not None and problem_key(p) not in seen:
+            yield p
 
 
 def problem_key(p: Problem) -> tuple:
@@ -159,17 +167,15 @@ def worked_examples(
     """`n` distinct problems from `seed`, each with one solution whose last step uses
     EXAMPLE_OPS[i % 4], so that the examples of a prompt show every operator."""
     rng, seen, out = random.Random(seed), set(), []
-    for _ in range(1000 * n):
-        if len(out) == n:
-            return out
-        p = random_problem(rng, count, max_number, max_target, min_solutions)
-        if p is None or problem_key(p) in seen:
-            continue
+    shape = (count, max_number, max_target, min_solutions)
+    for p in _new_problems(rng, 1000 * n, seen, *shape):
         want = EXAMPLE_OPS[len(out) % len(EXAMPLE_OPS)]
         paths = [x for xs in p.solutions().values() for x in xs if x.steps[-1].op == want]
         if paths:
             seen.add(problem_key(p))
             out.append((p, rng.choice(paths)))
+            if len(out) == n:
+                return out
     raise ValueError(
         f"could only find {len(out)} of {n} worked examples (task.shots); raise "
         "task.max_number or task.max_target"
