@@ -214,3 +214,37 @@ def test_analyze_takes_several_seeds(tmp_path: Path) -> None:
     per_seed = two.groupby("seed")["c"].mean() / 8
     assert passk.loc[("grpo", 1), "pass_at_k"] == pytest.approx(per_seed.mean())
     assert passk.loc[("grpo", 1), "seed_sd"] == pytest.approx(per_seed.std(ddof=1))
+
+
+@pytest.mark.parametrize("steps", [[0, 160], [0, 80, 160]])
+def test_entropy_title_says_when_there_is_no_fit(tmp_path: Path, monkeypatch, steps) -> None:
+    """Without evaluation snapshots (base and final only) no method can be fitted: the
+    figure's title must not promise the fitted curves it does not draw."""
+    from sps.analysis.ceiling import entropy_fit
+    from sps.plots import entropy, style
+
+    h = np.linspace(0.17, 0.07, len(steps))
+    pass1 = 1.2 - np.exp(h)  # exactly R = -a exp(H) + b: fitted wherever a fit is possible
+    ckpt = pd.DataFrame(
+        {
+            "method": "grpo",
+            "bench": "countdown",
+            "step": steps,
+            "k": 1,
+            "pass_at_k": pass1,
+            "ci_low": pass1 - 0.02,
+            "ci_high": pass1 + 0.02,
+            "entropy": h,
+        }
+    )
+    fit = {"method": "grpo", "target": "pass_at_1", **entropy_fit(h, pass1)}
+    titles = []
+
+    def save(fig, *args):
+        titles.append(fig.axes[0].get_title())
+
+    monkeypatch.setattr(entropy, "save_figure", save)
+    tables = {"checkpoints": ckpt, "entropy_fit": pd.DataFrame([fit])}
+    entropy.plot(tables, style.DEFAULT_STYLE, tmp_path / "entropy")
+    assert (entropy.NO_FIT in titles[0]) == (len(steps) < 3), titles
+    assert ("exp(H)" in titles[0]) == (len(steps) >= 3), titles

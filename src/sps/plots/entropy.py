@@ -18,6 +18,8 @@ from sps.plots.style import (
     styled,
 )
 
+NO_FIT = "no fit, which needs rl.eval_steps"
+
 
 def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
     """Draw entropy.{fmt}: points (H near step, Pass@1; means over seeds, bars: bootstrap
@@ -69,6 +71,10 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
         ax.set_xlabel("training entropy near the step, H (nats; labels: step)")
         ax.set_ylabel("test Pass@1 (mean over seeds, bars: interval)")
         bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
-        ax.set_title(f"Entropy vs performance on {bench}: R = -a exp(H) + b (open: H = 0)")
+        fitted = len(fits) and bool(np.isfinite(fits["a"].to_numpy(dtype=float)).any())
+        # a method needs 3 evaluated steps (base, snapshots, final) for a fit: say so, not
+        # a title promising curves that are not drawn
+        what = "R = -a exp(H) + b (open: H = 0)" if fitted else NO_FIT
+        ax.set_title(f"Entropy vs performance on {bench}: {what}")
         ax.legend(loc="best", fontsize=7)
         return save_figure(fig, out_prefix, style)
