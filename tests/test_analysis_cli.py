@@ -246,5 +246,5 @@ def test_entropy_title_says_when_there_is_no_fit(tmp_path: Path, monkeypatch, st
     monkeypatch.setattr(entropy, "save_figure", save)
     tables = {"checkpoints": ckpt, "entropy_fit": pd.DataFrame([fit])}
     entropy.plot(tables, style.DEFAULT_STYLE, tmp_path / "entropy")
-    assert (entropy.NO_FIT in titles[0]) == (len(steps) < 3), titles
+    assert (entropy.TOO_FEW in titles[0]) == (len(steps) < 3), titles
     assert ("exp(H)" in titles[0]) == (len(steps) >= 3), titles

@@ -362,11 +362,16 @@ def bench_section(
         lines += sensitivity_lines(sens, level)
     ckpt = checkpoint_table(tables.get("checkpoints", pd.DataFrame()))
     if not ckpt.empty:
+        snapshots = len(ckpt.columns) > 4  # method, measure, step 0 (base), the final step
+        what = (
+            "each method's evaluation snapshots by training step"
+            if snapshots
+            else "the base and final models (no evaluation snapshots: rl.eval_steps is empty)"
+        )
         lines += [
             "",
-            "### Over training\n\nTest Pass@k of each method's evaluation snapshots by training "
-            "step (step 0: base model; last step: final model), and the mean training entropy "
-            "near each step.",
+            f"### Over training\n\nTest Pass@k of {what} (step 0: base model; last step: final "
+            "model), and the mean training entropy near each step.",
             "",
             frame_markdown(ckpt),
         ]
@@ -377,7 +382,9 @@ def bench_section(
             "### Entropy-performance fit R = -a exp(H) + b\n\nR_at_H0 = b - a, the performance "
             "predicted when the entropy has collapsed. `pass_at_1`: test Pass@1 of the "
             "snapshots against the training entropy near each; `reward_mean`: training reward "
-            "against entropy, both averaged over blocks of training steps.",
+            "against entropy, both averaged over blocks of training steps. A fit needs three "
+            "points with different entropies: with fewer (n_points; without evaluation "
+            "snapshots `pass_at_1` has two, base and final) its row is blank.",
             "",
             frame_markdown(fits.drop(columns=["bench"], errors="ignore")),
         ]

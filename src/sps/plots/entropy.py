@@ -18,7 +18,8 @@ from sps.plots.style import (
     styled,
 )
 
-NO_FIT = "no fit, which needs rl.eval_steps"
+NO_FIT = "no fit"
+TOO_FEW = "no fit (it needs 3 evaluated steps)"
 
 
 def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str | Path):
@@ -28,6 +29,9 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
     ckpt, fits = tables["checkpoints"], tables["entropy_fit"]
     points = ckpt[ckpt["k"] == 1] if len(ckpt) else ckpt
     fits = fits[fits["target"] == "pass_at_1"] if len(fits) else fits
+    base = points[points["step"] == 0] if len(points) else points
+    # step 0 is the base model every method starts from: drawn once where it is one point
+    shared = len(base) > 0 and len(base[["entropy", "pass_at_k"]].drop_duplicates()) == 1
     with styled():
         fig, ax = new_figure(style)
         for method in figure_models(list(points["method"].unique())) if len(points) else []:
@@ -44,37 +48,51 @@ def plot(tables: dict[str, pd.DataFrame], style: dict[str, Any], out_prefix: str
                 ax.plot(outside, b - a * np.exp(outside), color=color, lw=1.0, ls="--")
                 ax.plot([0], [b - a], marker="o", mfc="white", color=color, ms=6, zorder=4)
                 label += f": R(H=0) = {b - a:.2f}, R² = {float(fit['r2'].iloc[0]):.2f}"
-            err = [rows["pass_at_k"] - rows["ci_low"], rows["ci_high"] - rows["pass_at_k"]]
-            ax.errorbar(
-                rows["entropy"],
-                rows["pass_at_k"],
-                yerr=np.nan_to_num(np.asarray(err, dtype=float)),
-                ls="none",
-                marker=marker_for(method),
-                color=color,
-                ms=5,
-                capsize=2,
-                label=label,
-            )
-            for row in rows.itertuples():
-                ax.annotate(
-                    f"{row.step}",
-                    (row.entropy, row.pass_at_k),
-                    fontsize=6,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                    color=color,
-                )
+            _points(ax, rows[rows["step"] > 0] if shared else rows, method, color, label)
+        if shared:
+            _points(ax, base.iloc[:1], "base", color_for("base"), label_for("base"))
         if points.empty:
             ax.text(0.5, 0.5, "no checkpoints evaluated", transform=ax.transAxes, ha="center")
         ax.set_xlim(left=0)
         ax.set_xlabel("training entropy near the step, H (nats; labels: step)")
         ax.set_ylabel("test Pass@1 (mean over seeds, bars: interval)")
         bench = ckpt["bench"].iloc[0] if len(ckpt) else ""
-        fitted = len(fits) and bool(np.isfinite(fits["a"].to_numpy(dtype=float)).any())
-        # a method needs 3 evaluated steps (base, snapshots, final) for a fit: say so, not
-        # a title promising curves that are not drawn
-        what = "R = -a exp(H) + b (open: H = 0)" if fitted else NO_FIT
-        ax.set_title(f"Entropy vs performance on {bench}: {what}")
+        ax.set_title(f"Entropy vs performance on {bench}: {_fit_title(fits)}")
         ax.legend(loc="best", fontsize=7)
         return save_figure(fig, out_prefix, style)
+
+
+def _points(ax, rows: pd.DataFrame, model: str, color: str, label: str) -> None:
+    """One marker per evaluated step with its interval, labelled by the step."""
+    err = [rows["pass_at_k"] - rows["ci_low"], rows["ci_high"] - rows["pass_at_k"]]
+    ax.errorbar(
+        rows["entropy"],
+        rows["pass_at_k"],
+        yerr=np.nan_to_num(np.asarray(err, dtype=float)),
+        ls="none",
+        marker=marker_for(model),
+        color=color,
+        ms=5,
+        capsize=2,
+        label=label,
+    )
+    for row in rows.itertuples():
+        ax.annotate(
+            f"{row.step}",
+            (row.entropy, row.pass_at_k),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+            color=color,
+        )
+
+
+def _fit_title(fits: pd.DataFrame) -> str:
+    """The formula when a curve is drawn; else why not, so the title promises nothing absent.
+    A fit needs 3 points with different entropies (analysis.ceiling.entropy_fit); without
+    evaluation snapshots a method has 2, base and final."""
+    if len(fits) and np.isfinite(fits["a"].to_numpy(dtype=float)).any():
+        return "R = -a exp(H) + b (open: H = 0)"
+    if len(fits) and int(fits["n_points"].max()) < 3:
+        return TOO_FEW
+    return NO_FIT
