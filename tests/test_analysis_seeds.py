@@ -244,3 +244,17 @@ def test_seeded_command_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="whole number"):
         bad = next(p for p in passk if p.startswith("grpo@1=")).replace("grpo@1", "grpo@x")
         run("analyze", "--bench", "toy", "--passk", bad, "--out-dir", adir)
+
+
+def test_over_training_says_when_there_are_no_snapshots(found) -> None:
+    """With snapshots (grpo-step1 here) the section names them; with base and final only it
+    says there are none, and why the entropy fits of Pass@1 are blank."""
+    table = summary.bench_table(found["passk"], found["coverage"], metrics(), found, [1])
+    with_snapshots = summary.bench_section("toy", table, found["coverage"], found)
+    ckpt = found["checkpoints"]
+    no_snapshots = {**found, "checkpoints": ckpt[ckpt["step"].isin([0, 10])]}
+    without = summary.bench_section("toy", table, found["coverage"], no_snapshots)
+    assert "evaluation snapshots by training step" in with_snapshots
+    assert "rl.eval_steps is empty" not in with_snapshots
+    assert "the base and final models (no evaluation snapshots: rl.eval_steps is empty)" in without
+    assert "| 0 | 10 |" in without and "| 0 | 1 | 10 |" in with_snapshots
